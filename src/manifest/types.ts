@@ -1,0 +1,80 @@
+// The manifest model after validation and normalisation: defaults applied, durations in
+// milliseconds, paths expanded (~ → home, relative → manifest folder). Raw YAML never leaves
+// src/manifest; everything else sees these types.
+
+export type HostKeyPolicy = "strict" | "accept-new" | "insecure-accept-any";
+
+export interface LocalForwardSpec {
+  bindAddress: string; // default 127.0.0.1
+  localPort: number; // 1..65535
+  remoteHost: string;
+  remotePort: number; // 1..65535
+  connectTimeout: number; // ms, default 30000
+}
+
+export interface RemoteForwardSpec {
+  bindAddress: string; // default 127.0.0.1 (on the server)
+  remotePort: number; // 0..65535, 0 = server chooses
+  localHost: string;
+  localPort: number; // 1..65535
+}
+
+/** Authentication methods. Only references to secrets, never the secrets themselves. */
+export interface AuthSpec {
+  privateKeyFile?: string; // absolute after normalisation
+  passphraseFile?: string;
+  passphraseEnv?: string;
+  agent?: boolean | string; // true = $SSH_AUTH_SOCK, string = socket path
+  passwordFile?: string;
+  passwordEnv?: string;
+}
+
+export interface HostKeySpec {
+  knownHostsFile: string; // absolute; default ~/.ssh/known_hosts
+  fingerprints: string[]; // "SHA256:..." pins; default []
+  policy: HostKeyPolicy; // default strict
+}
+
+export interface TunnelSpec {
+  host: string;
+  port: number; // default 22
+  username: string;
+  auth: AuthSpec;
+  hostKey: HostKeySpec;
+  keepalive: { interval: number; countMax: number }; // default 15000 ms, 3
+  reconnect: { minDelay: number; maxDelay: number }; // default 1000 ms, 60000 ms
+  suspend: boolean; // default false
+  forwards: { local: LocalForwardSpec[]; remote: RemoteForwardSpec[] };
+}
+
+/** One position in a manifest file, 1-based line and column. */
+export interface SourcePosition {
+  line: number;
+  column: number;
+}
+
+export interface Tunnel {
+  name: string;
+  labels: Record<string, string>;
+  spec: TunnelSpec;
+  /** Absolute path of the manifest file. */
+  file: string;
+  /** Index of the YAML document inside the file (0-based). */
+  index: number;
+  /** Short stable hash of the normalised spec (status `observedGeneration`). */
+  generation: string;
+  /** Where things are in the file, for cross-file error messages (conflicts, duplicate names). */
+  positions: {
+    name?: SourcePosition;
+    /** Keyed by forwards.local index. */
+    localForwards: SourcePosition[];
+  };
+}
+
+/** An error that points into a manifest file. `toString()` gives `file:line:column: message`. */
+export interface ManifestErrorInfo {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
