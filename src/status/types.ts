@@ -1,0 +1,108 @@
+// The status document (SPEC §4) and what the controller observes to build it. Field order in
+// these interfaces is the order in the written file.
+import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
+import type { Condition, ForwardState, Phase, SessionState } from "../reconcile/types.ts";
+
+/** Traffic counters: refreshed in the file at most every --status-interval (see StatusWriter). */
+export interface ForwardCounters {
+  activeConnections: number;
+  totalConnections: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface LocalForwardObservation extends LocalForwardSpec, ForwardCounters {
+  state: ForwardState;
+  /** One CamelCase word when not Active: PortInUse, Conflict, ... */
+  reason?: string;
+  message: string;
+  failedConnections: number;
+}
+
+export interface RemoteForwardObservation extends RemoteForwardSpec, ForwardCounters {
+  /** The port the server bound (differs from remotePort when remotePort is 0); unset until bound. */
+  boundPort?: number;
+  state: ForwardState;
+  /** One CamelCase word when not Active: RemotePortBusy, ForwardRefused, ... */
+  reason?: string;
+  message: string;
+}
+
+export interface SessionObservation {
+  state: SessionState;
+  serverVersion: string; // "" until connected once
+  hostKeyFingerprint: string; // "SHA256:...", "" until connected once
+  connectedSince?: string; // ISO 8601, set while Connected
+  reconnects: number;
+  lastError: string; // "" when none since the last successful connect
+  /** One CamelCase word: AuthFailed, HostKeyMismatch, HostUnknown, ConnectionRefused, KeepaliveTimeout */
+  lastErrorReason?: string;
+}
+
+/** Everything the controller knows about one tunnel, as input to buildTunnelStatus. */
+export interface TunnelObservation {
+  name: string;
+  /** Manifest path for display (relative to the watched directory). */
+  manifest: string;
+  /** observedGeneration: hash of the spec this observation describes. */
+  generation: string;
+  /** `file:line:column: message`; non-empty ⇒ phase Invalid. */
+  errors: string[];
+  suspended: boolean;
+  session: SessionObservation;
+  local: LocalForwardObservation[];
+  remote: RemoteForwardObservation[];
+}
+
+export interface LocalForwardStatus {
+  bindAddress: string;
+  localPort: number;
+  remoteHost: string;
+  remotePort: number;
+  state: ForwardState;
+  reason?: string;
+  activeConnections: number;
+  totalConnections: number;
+  failedConnections: number;
+  bytesIn: number;
+  bytesOut: number;
+  message: string;
+}
+
+export interface RemoteForwardStatus {
+  bindAddress: string;
+  remotePort: number;
+  boundPort?: number;
+  localHost: string;
+  localPort: number;
+  state: ForwardState;
+  reason?: string;
+  activeConnections: number;
+  totalConnections: number;
+  bytesIn: number;
+  bytesOut: number;
+  message: string;
+}
+
+export interface SessionStatus {
+  state: SessionState;
+  serverVersion: string;
+  hostKeyFingerprint: string;
+  connectedSince: string; // "" when not connected
+  reconnects: number;
+  lastError: string;
+}
+
+export interface TunnelStatusDoc {
+  apiVersion: "tunnelctl/v1";
+  kind: "TunnelStatus";
+  metadata: { name: string; manifest: string };
+  status: {
+    observedGeneration: string;
+    phase: Phase;
+    conditions: Condition[];
+    session: SessionStatus;
+    forwards: { local: LocalForwardStatus[]; remote: RemoteForwardStatus[] };
+    errors: string[];
+  };
+}

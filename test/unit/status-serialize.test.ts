@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { parse } from "yaml";
+import { buildTunnelStatus } from "../../src/status/build.ts";
+import { StatusParseError, parseStatusDocs, serializeStatusDocs } from "../../src/status/serialize.ts";
+import type { TunnelObservation, TunnelStatusDoc } from "../../src/status/types.ts";
+
+const now = "2025-03-01T10:00:00.000Z";
+
+function statusDoc(name: string, overrides: Partial<TunnelObservation> = {}): TunnelStatusDoc {
+  return buildTunnelStatus(
+    {
+      name,
+      manifest: "tunnels/db.yaml",
+      generation: "3f9a1c2e",
+      errors: [],
+      suspended: false,
+      session: {
+        state: "Connected",
+        serverVersion: "SSH-2.0-OpenSSH_9.2p1",
+        hostKeyFingerprint: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+        connectedSince: now,
+        reconnects: 0,
+        lastError: "",
+      },
+      local: [
+        {
+          bindAddress: "127.0.0.1",
+          localPort: 8080,
+          remoteHost: "remote-machine",
+          remotePort: 80,
+          connectTimeout: 30000,
+          state: "Active",
+          message: "",
+          activeConnections: 2,
+          totalConnections: 41,
+          failedConnections: 1,
+          bytesIn: 123,
+          bytesOut: 456,
+        },
+      ],
+      remote: [
+        {
+          bindAddress: "::1",
+          remotePort: 0,
+          boundPort: 41234,
+          localHost: "yes", // a YAML 1.1 boolean, if unquoted
+          localPort: 80,
+          state: "Active",
+          message: "",
+          activeConnections: 0,
+          totalConnections: 3,
+          bytesIn: 0,
+          bytesOut: 0,
+        },
+      ],
+      ...overrides,
+    },
+    undefined,
+    now,
+  );
+}
+
+describe("serializeStatusDocs", () => {
+  const docs = [
+    statusDoc("db-bastion"),
+    statusDoc("web", { generation: "12345678", errors: ["tunnels/db.yaml:20:7: unknown field \"hots\""] }),
+    statusDoc("on"),
+  ];
+  const text = serializeStatusDocs(docs);
+
+  test("round-trips", () => {
+    assert.deepEqual(parseStatusDocs(text), docs);
+  });
+
+  test("one document per tunnel, `---` between them, in order", () => {
+    assert.equal(text.match(/^---$/gm)?.length, 2);
+    assert.ok(!text.startsWith("---"));
+    assert.deepEqual(
+      [...text.matchAll(/^ {2}name: (.*)$/gm)].map((match) => match[1]),
+      ["db-bastion", "web", '"on"'],
+    );
+  });
+
+  test("is stable: same documents, same bytes", () => {
+    assert.equal(serializeStatusDocs(structuredClone(docs)), text);
+  });
+
+  test("keys appear in SPEC order", () => {
+    const keys = [...(text.split("---\n")[0] ?? "").matchAll(/^\s*(?:- )?([A-Za-z]+):/gm)].map((match) => match[1]);
+    assert.deepEqual(keys.slice(0, 12), [
+      "apiVersion",
+      "kind",
+      "metadata",
+      "name",
+      "manifest",
+      "status",
+      "observedGeneration",
+      "phase",
+      "conditions",
+      "type",
+      "status",
+      "reason",
+    ]);
+    const sessionStart = keys.indexOf("session");
+    assert.deepEqual(keys.slice(sessionStart, sessionStart + 7), [
+      "session",
+      "state",
+      "serverVersion",
+      "hostKeyFingerprint",
+      "connectedSince",
+      "reconnects",
+      "lastError",
+    ]);
+    assert.equal(keys.at(-1), "errors");
+  });
+
+  const quoted: Array<{ name: string; line: RegExp }> = [
+    { name: "condition status True stays a string", line: /^ {6}status: "True"$/m },
+    { name: "timestamps are quoted (YAML 1.1 readers would make them dates)", line: /^ {6}lastTransitionTime: "2025-03-01T10:00:00\.000Z"$/m },
+    { name: "connectedSince is quoted", line: /^ {4}connectedSince: "2025-03-01T10:00:00\.000Z"$/m },
+    { name: "an all-digit generation stays a string", line: /^ {2}observedGeneration: "12345678"$/m },
+    { name: "yes/no/on/off stay strings", line: /^ {8}localHost: "yes"$/m },
+    { name: "empty strings", line: /^ {4}lastError: ""$/m },
+  ];
+  for (const { name, line } of quoted) test(name, () => assert.match(text, line));
+
+  test("plain where nothing is ambiguous", () => {
+    assert.match(text, /^ {2}observedGeneration: 3f9a1c2e$/m);
+    assert.match(text, /^ {2}phase: Ready$/m);
+    assert.match(text, /^ {4}serverVersion: SSH-2\.0-OpenSSH_9\.2p1$/m);
+  });
+
+  test("YAML 1.1 readers see the same strings", () => {
+    for (const document of text.split("---\n")) {
+      const value = parse(document, { version: "1.1" }) as TunnelStatusDoc;
+      assert.equal(value.status.conditions[0]?.status, "True");
+      assert.equal(typeof value.status.conditions[0]?.lastTransitionTime, "string");
+      assert.equal(value.status.forwards.remote[0]?.localHost, "yes");
+    }
+  });
+
+  test("long messages stay on one line", () => {
+    const message = `Cannot bind 127.0.0.1:8080: ${"address in use ".repeat(20)}`.trim();
+    const doc = statusDoc("long", {
+      local: [
+        {
+          bindAddress: "127.0.0.1",
+          localPort: 8080,
+          remoteHost: "remote-machine",
+          remotePort: 80,
+          connectTimeout: 30000,
+          state: "Failed",
+          reason: "PortInUse",
+          message,
+          activeConnections: 0,
+          totalConnections: 0,
+          failedConnections: 0,
+          bytesIn: 0,
+          bytesOut: 0,
+        },
+      ],
+    });
+    const serialized = serializeStatusDocs([doc]);
+    assert.ok(serialized.split("\n").some((line) => line.includes(message)));
+    assert.deepEqual(parseStatusDocs(serialized), [doc]);
+  });
+
+  test("no documents: empty text", () => {
+    assert.equal(serializeStatusDocs([]), "");
+    assert.deepEqual(parseStatusDocs(""), []);
+  });
+});
+
+describe("parseStatusDocs", () => {
+  const bad: Array<{ name: string; text: string; message: RegExp }> = [
+    { name: "broken YAML", text: "status: [", message: /Cannot parse db\.yaml\.status document 1/ },
+    { name: "another kind", text: "apiVersion: tunnelctl/v1\nkind: Tunnel\nmetadata: {}\nstatus: {}\n", message: /expected apiVersion tunnelctl\/v1, kind TunnelStatus/ },
+    { name: "a scalar", text: "hello\n", message: /document 1/ },
+  ];
+  for (const { name, text, message } of bad) {
+    test(`rejects ${name}`, () => {
+      assert.throws(() => parseStatusDocs(text, "db.yaml.status"), (error: unknown) => {
+        assert.ok(error instanceof StatusParseError);
+        assert.equal(error.name, "StatusParseError");
+        assert.match(error.message, message);
+        return true;
+      });
+    });
+  }
+});
