@@ -1,0 +1,126 @@
+// A schema-valid document → Tunnel: durations in milliseconds, paths made absolute
+// (~ → the controller's home, relative → the manifest's folder), a generation hash.
+// Defaults are already in place (ajv applies the schema's). Pure: no file system, no env.
+import { createHash } from "node:crypto";
+import path from "node:path";
+import { parseDuration } from "./duration.ts";
+import { formatFieldPath, type FieldIssue, type FieldPath } from "./field-path.ts";
+import type { RawDuration, RawTunnel } from "./raw.ts";
+import type { AuthSpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
+
+export interface NormaliseContext {
+  /** Absolute path of the manifest file. */
+  file: string;
+  index: number;
+  homeDir: string;
+  positionOf: (path: FieldPath) => SourcePosition;
+}
+
+export type NormaliseResult = { tunnel: Tunnel; issues?: never } | { tunnel?: never; issues: FieldIssue[] };
+
+export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): NormaliseResult {
+  const issues: FieldIssue[] = [];
+  // Durations are the one thing the schema cannot fully check: "9999h" matches the pattern.
+  const duration = (value: RawDuration, at: FieldPath): number => {
+    try {
+      return parseDuration(value);
+    } catch (error) {
+      issues.push({ path: at, at: "value", message: `${formatFieldPath(at)}: ${(error as Error).message}` });
+      return 0;
+    }
+  };
+  const baseDir = path.dirname(context.file);
+  const resolvePath = (value: string): string => expandPath(value, context.homeDir, baseDir);
+  const { spec } = raw;
+
+  const normalised: TunnelSpec = {
+    host: spec.host,
+    port: spec.port,
+    username: spec.username,
+    auth: normaliseAuth(spec.auth, resolvePath),
+    hostKey: {
+      knownHostsFile: resolvePath(spec.hostKey.knownHostsFile),
+      fingerprints: [...spec.hostKey.fingerprints],
+      policy: spec.hostKey.policy,
+    },
+    keepalive: {
+      interval: duration(spec.keepalive.interval, ["spec", "keepalive", "interval"]),
+      countMax: spec.keepalive.countMax,
+    },
+    reconnect: {
+      minDelay: duration(spec.reconnect.minDelay, ["spec", "reconnect", "minDelay"]),
+      maxDelay: duration(spec.reconnect.maxDelay, ["spec", "reconnect", "maxDelay"]),
+    },
+    suspend: spec.suspend,
+    forwards: {
+      local: spec.forwards.local.map((forward, i) => ({
+        bindAddress: forward.bindAddress,
+        localPort: forward.localPort,
+        remoteHost: forward.remoteHost,
+        remotePort: forward.remotePort,
+        connectTimeout: duration(forward.connectTimeout, ["spec", "forwards", "local", i, "connectTimeout"]),
+      })),
+      remote: spec.forwards.remote.map((forward) => ({
+        bindAddress: forward.bindAddress,
+        remotePort: forward.remotePort,
+        localHost: forward.localHost,
+        localPort: forward.localPort,
+      })),
+    },
+  };
+  if (issues.length > 0) return { issues };
+
+  const name = raw.metadata.name;
+  const labels = { ...raw.metadata.labels };
+  return {
+    tunnel: {
+      name,
+      labels,
+      spec: normalised,
+      file: context.file,
+      index: context.index,
+      generation: generationOf(name, labels, normalised),
+      positions: {
+        name: context.positionOf(["metadata", "name"]),
+        localForwards: normalised.forwards.local.map((_, i) => context.positionOf(["spec", "forwards", "local", i])),
+      },
+    },
+  };
+}
+
+function normaliseAuth(auth: RawTunnel["spec"]["auth"], resolvePath: (value: string) => string): AuthSpec {
+  // Only the fields that are present: exactOptionalPropertyTypes, and a stable generation hash.
+  const out: AuthSpec = {};
+  if (auth.privateKeyFile !== undefined) out.privateKeyFile = resolvePath(auth.privateKeyFile);
+  if (auth.passphraseFile !== undefined) out.passphraseFile = resolvePath(auth.passphraseFile);
+  if (auth.passphraseEnv !== undefined) out.passphraseEnv = auth.passphraseEnv;
+  if (auth.agent !== undefined) out.agent = typeof auth.agent === "string" ? resolvePath(auth.agent) : auth.agent;
+  if (auth.passwordFile !== undefined) out.passwordFile = resolvePath(auth.passwordFile);
+  if (auth.passwordEnv !== undefined) out.passwordEnv = auth.passwordEnv;
+  return out;
+}
+
+/** `~` and `~/x` → home; absolute stays; relative → against the manifest's folder. */
+export function expandPath(value: string, homeDir: string, baseDir: string): string {
+  if (value === "~") return path.resolve(homeDir);
+  if (value.startsWith("~/")) return path.resolve(homeDir, value.slice(2));
+  return path.resolve(baseDir, value);
+}
+
+/** First 8 hex digits of sha256 over canonical JSON of name, labels and the normalised spec. */
+export function generationOf(name: string, labels: Record<string, string>, spec: TunnelSpec): string {
+  return createHash("sha256").update(canonicalJson({ name, labels, spec })).digest("hex").slice(0, 8);
+}
+
+/** JSON with keys sorted at every level, so key order in the YAML never changes the hash. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value)
+      .filter(([, entry]) => entry !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`);
+    return `{${entries.join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
