@@ -31,12 +31,10 @@ export function decodeManifest(displayPath: string, input: string | Uint8Array, 
   if ((input[0] === 0xff && input[1] === 0xfe) || (input[0] === 0xfe && input[1] === 0xff)) {
     return { error: new ManifestError(displayPath, START_OF_FILE, "file is UTF-16 encoded: manifests must be UTF-8") };
   }
+  // A NUL anywhere means binary, which says more than "invalid UTF-8" at its first odd byte.
   const nul = input.indexOf(0);
+  if (nul >= 0) return { error: binaryError(displayPath, positionInBytes(input, nul)) };
   const invalid = firstInvalidUtf8(input);
-  // Report whichever problem comes first in the file.
-  if (nul >= 0 && (invalid < 0 || nul < invalid)) {
-    return { error: binaryError(displayPath, positionInBytes(input, nul)) };
-  }
   if (invalid >= 0) {
     const byte = (input[invalid] ?? 0).toString(16).toUpperCase().padStart(2, "0");
     return {

@@ -36,7 +36,7 @@ function describeParserError(error: YAMLError, doc: Document.Parsed | undefined)
     return key === undefined ? "duplicate key" : `duplicate key ${JSON.stringify(key)}`;
   }
   if (error.code === "TAG_RESOLVE_FAILED") {
-    return `${bare}: tags such as !env are not supported (values are taken literally)`;
+    return `${bare.replace(/^Unresolved tag: /, "unknown tag ")}: custom tags are not supported`;
   }
   if (bare.startsWith("Maximum call stack size exceeded")) {
     return `nesting too deep (more than ${MAX_NESTING_DEPTH} levels)`;
