@@ -1,0 +1,155 @@
+// Typed errors of the SSH layer. Each carries a `reason` (one CamelCase word, used as the status
+// condition reason) and a message that names what failed and the value that made it fail.
+// Messages never contain a secret (passphrase, password, key material).
+
+export type TunnelErrorReason =
+  | "PortInUse"
+  | "BindDenied"
+  | "ForwardRefused"
+  | "RemotePortBusy"
+  | "HostKeyMismatch"
+  | "HostKeyUnknown"
+  | "HostKeyRevoked"
+  | "AuthFailed"
+  | "KeyFileError"
+  | "PassphraseWrong"
+  | "SecretUnavailable"
+  | "AgentUnavailable"
+  | "ConnectTimeout"
+  | "ConnectionRefused"
+  | "HostUnresolvable"
+  | "ConnectionLost"
+  | "KeepaliveTimeout"
+  | "NotConnected"
+  | "ForwardNotFound"
+  | "TargetUnreachable"
+  | "Unknown";
+
+export class TunnelError extends Error {
+  readonly reason: TunnelErrorReason;
+  constructor(reason: TunnelErrorReason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TunnelError";
+    this.reason = reason;
+  }
+}
+
+/** A local listener could not bind: the address is in use. */
+export class PortInUseError extends TunnelError {
+  readonly bindAddress: string;
+  readonly port: number;
+  constructor(bindAddress: string, port: number, options?: { cause?: unknown }) {
+    super("PortInUse", `Cannot bind ${formatHostPort(bindAddress, port)}: address in use`, options);
+    this.name = "PortInUseError";
+    this.bindAddress = bindAddress;
+    this.port = port;
+  }
+}
+
+/** A local listener could not bind for another reason (permission, address not on this host). */
+export class BindError extends TunnelError {
+  constructor(bindAddress: string, port: number, detail: string, options?: { cause?: unknown }) {
+    super("BindDenied", `Cannot bind ${formatHostPort(bindAddress, port)}: ${detail}`, options);
+    this.name = "BindError";
+  }
+}
+
+/**
+ * The server refused a remote forward. sshd gives the same answer for a busy port, a port held
+ * by another session and forwarding disabled; `reason` is RemotePortBusy only when context says
+ * so (the port was ours before a reconnect).
+ */
+export class ForwardRefusedError extends TunnelError {
+  readonly bindAddress: string;
+  readonly port: number;
+  constructor(
+    bindAddress: string,
+    port: number,
+    options?: { cause?: unknown; reason?: "ForwardRefused" | "RemotePortBusy" },
+  ) {
+    const reason = options?.reason ?? "ForwardRefused";
+    const why =
+      reason === "RemotePortBusy"
+        ? "port still held on the server (by an earlier session?)"
+        : "refused by the server (port busy or forwarding not allowed)";
+    super(reason, `Cannot forward remote ${formatHostPort(bindAddress, port)}: ${why}`, options);
+    this.name = "ForwardRefusedError";
+    this.bindAddress = bindAddress;
+    this.port = port;
+  }
+}
+
+export class HostKeyError extends TunnelError {
+  readonly host: string;
+  readonly fingerprint: string;
+  constructor(
+    reason: "HostKeyMismatch" | "HostKeyUnknown" | "HostKeyRevoked",
+    host: string,
+    fingerprint: string,
+    detail: string,
+  ) {
+    super(reason, `Host key for ${host} ${detail} (server presented ${fingerprint})`);
+    this.name = "HostKeyError";
+    this.host = host;
+    this.fingerprint = fingerprint;
+  }
+}
+
+export class AuthError extends TunnelError {
+  constructor(
+    message: string,
+    options?: { cause?: unknown; reason?: "AuthFailed" | "KeyFileError" | "PassphraseWrong" | "SecretUnavailable" | "AgentUnavailable" },
+  ) {
+    super(options?.reason ?? "AuthFailed", message, options);
+    this.name = "AuthError";
+  }
+}
+
+/** Something did not answer in time: the SSH server, or the remote end of a forwarded connection. */
+export class ConnectTimeoutError extends TunnelError {
+  constructor(what: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super("ConnectTimeout", `Timed out after ${timeoutMs} ms connecting to ${what}`, options);
+    this.name = "ConnectTimeoutError";
+  }
+}
+
+/** The SSH connection could not be made or was lost. */
+export class ConnectionError extends TunnelError {
+  constructor(
+    reason: "ConnectionRefused" | "HostUnresolvable" | "ConnectionLost" | "KeepaliveTimeout" | "NotConnected" | "Unknown",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, message, options);
+    this.name = "ConnectionError";
+  }
+}
+
+export class ForwardNotFoundError extends TunnelError {
+  constructor(kind: "local" | "remote", bindAddress: string | undefined, port: number) {
+    super("ForwardNotFound", `No ${kind} forward on ${bindAddress ? formatHostPort(bindAddress, port) : `port ${port}`}`);
+    this.name = "ForwardNotFoundError";
+  }
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Best-effort reason for any error, for status conditions. */
+export function reasonOf(err: unknown): TunnelErrorReason {
+  return err instanceof TunnelError ? err.reason : "Unknown";
+}
+
+/** Message of any error, for status and logs. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The remote end of a forwarded connection could not be opened (refused, unresolvable). */
+export class TargetError extends TunnelError {
+  constructor(host: string, port: number, detail: string, options?: { cause?: unknown }) {
+    super("TargetUnreachable", `Cannot open ${formatHostPort(host, port)} through the tunnel: ${detail}`, options);
+    this.name = "TargetError";
+  }
+}

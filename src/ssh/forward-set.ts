@@ -1,0 +1,255 @@
+// The forwards of one tunnel, independent of any one SSH connection: local listeners stay bound
+// while the connection under them is replaced (make-before-break) or re-established; remote
+// forwards are requested on whichever connection is attached.
+import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
+import { localForwardId, remoteForwardId } from "../reconcile/forward-id.ts";
+import type { SshConnection } from "./connection.ts";
+import { ConnectionError, ForwardNotFoundError, TunnelError, messageOf } from "./errors.ts";
+import { LocalForward, type ChannelOpener } from "./local-forward.ts";
+import { RemoteForward } from "./remote-forward.ts";
+import type { ForwardCounters } from "./stats.ts";
+
+export interface LocalForwardInfo extends LocalForwardSpec, ForwardCounters {}
+export interface RemoteForwardInfo extends RemoteForwardSpec, ForwardCounters {
+  boundPort: number;
+}
+
+export interface ForwardSetEvents {
+  /** A connection through a forward failed to open (counted; the forward itself stays up). */
+  onOpenFailed?: (kind: "local" | "remote", id: string, err: Error) => void;
+}
+
+export class ForwardSet {
+  private readonly locals = new Map<string, LocalForward>();
+  private readonly remotes = new Map<string, RemoteForward>();
+  /** Deleted remote forwards whose connections still drain. */
+  private readonly drainingRemotes = new Set<RemoteForward>();
+  private connection: SshConnection | undefined;
+  private readonly events: ForwardSetEvents;
+
+  constructor(events: ForwardSetEvents = {}) {
+    this.events = events;
+  }
+
+  get attached(): SshConnection | undefined {
+    return this.connection;
+  }
+
+  // ---- local ----
+
+  /** Open a local forward, or change the target of an existing one in place. */
+  async setLocal(spec: LocalForwardSpec): Promise<void> {
+    const id = localForwardId(spec);
+    const target = { remoteHost: spec.remoteHost, remotePort: spec.remotePort, connectTimeout: spec.connectTimeout };
+    const existing = this.locals.get(id);
+    if (existing) {
+      existing.update(target);
+      return;
+    }
+    const forward = await LocalForward.listen(spec.bindAddress, spec.localPort, target, this.opener(), {
+      onOpenFailed: (err) => this.events.onOpenFailed?.("local", id, err),
+    });
+    // Two concurrent sets for one identity: the second bind fails with EADDRINUSE before here.
+    this.locals.set(id, forward);
+  }
+
+  /** Stop accepting at once; open connections drain. Resolves when the port is free. */
+  async deleteLocal(spec: Pick<LocalForwardSpec, "bindAddress" | "localPort">): Promise<void> {
+    const forward = this.locals.get(localForwardId(spec));
+    if (!forward) throw new ForwardNotFoundError("local", spec.bindAddress, spec.localPort);
+    this.locals.delete(localForwardId(spec));
+    await forward.close();
+  }
+
+  findLocal(bindAddress: string | undefined, localPort: number): LocalForwardSpec[] {
+    return this.getLocal().filter((f) => f.localPort === localPort && (bindAddress === undefined || f.bindAddress === bindAddress));
+  }
+
+  getLocal(): LocalForwardSpec[] {
+    return [...this.locals.values()].map((f) => ({
+      bindAddress: f.bindAddress,
+      localPort: f.localPort,
+      remoteHost: f.target.remoteHost,
+      remotePort: f.target.remotePort,
+      connectTimeout: f.target.connectTimeout,
+    }));
+  }
+
+  localInfo(): LocalForwardInfo[] {
+    return [...this.locals.values()].map((f) => ({
+      bindAddress: f.bindAddress,
+      localPort: f.localPort,
+      remoteHost: f.target.remoteHost,
+      remotePort: f.target.remotePort,
+      connectTimeout: f.target.connectTimeout,
+      ...f.stats.snapshot(),
+    }));
+  }
+
+  /** Is the listener of this local forward still bound? (drift check) */
+  localListening(spec: Pick<LocalForwardSpec, "bindAddress" | "localPort">): boolean {
+    return this.locals.get(localForwardId(spec))?.isListening ?? false;
+  }
+
+  // ---- remote ----
+
+  /** Ask the server for a remote forward, or change the target of an existing one in place. */
+  async setRemote(spec: RemoteForwardSpec): Promise<number> {
+    const id = remoteForwardId(spec);
+    const target = { localHost: spec.localHost, localPort: spec.localPort };
+    const existing = this.remotes.get(id);
+    if (existing) {
+      existing.update(target);
+      return existing.boundPort;
+    }
+    const connection = this.connection;
+    if (!connection) throw new ConnectionError("NotConnected", "No SSH connection to request the remote forward on");
+    const boundPort = await connection.requestRemoteForward(spec.bindAddress, spec.remotePort);
+    const forward = new RemoteForward(spec.bindAddress, spec.remotePort, boundPort, target);
+    forward.onOpenFailed = (err) => this.events.onOpenFailed?.("remote", id, err);
+    this.remotes.set(id, forward);
+    return boundPort;
+  }
+
+  /** Release on the server (waits for its reply); open connections drain. */
+  async deleteRemote(spec: Pick<RemoteForwardSpec, "bindAddress" | "remotePort">): Promise<void> {
+    const id = remoteForwardId(spec);
+    const forward = this.remotes.get(id);
+    if (!forward) throw new ForwardNotFoundError("remote", spec.bindAddress, spec.remotePort);
+    this.remotes.delete(id);
+    this.drain(forward);
+    await this.connection?.cancelRemoteForward(forward.bindAddress, forward.boundPort);
+  }
+
+  getRemote(): RemoteForwardSpec[] {
+    return [...this.remotes.values()].map((f) => ({
+      bindAddress: f.bindAddress,
+      remotePort: f.remotePort,
+      localHost: f.target.localHost,
+      localPort: f.target.localPort,
+    }));
+  }
+
+  remoteInfo(): RemoteForwardInfo[] {
+    return [...this.remotes.values()].map((f) => ({
+      bindAddress: f.bindAddress,
+      remotePort: f.remotePort,
+      boundPort: f.boundPort,
+      localHost: f.target.localHost,
+      localPort: f.target.localPort,
+      ...f.stats.snapshot(),
+    }));
+  }
+
+  // ---- connection ----
+
+  /**
+   * Put the forwards on `connection`. Local forwards switch at once (waiting connections go
+   * through). Remote forwards held on a previous connection are released there first (a server
+   * will not bind one port twice) and requested again here; those the server refuses are dropped
+   * and returned, so the caller can report and retry them.
+   */
+  async attach(connection: SshConnection): Promise<Map<string, TunnelError>> {
+    const previous = this.connection;
+    this.connection = connection;
+    connection.onTcpConnection((info, accept, reject) => this.dispatch(connection, info.destIP, info.destPort, accept, reject));
+    const opener = this.opener();
+    for (const local of this.locals.values()) local.setOpener(opener);
+
+    const failures = new Map<string, TunnelError>();
+    const moving = [...this.remotes.entries()];
+    if (previous && !previous.closed) {
+      await Promise.all(moving.map(([, f]) => previous.cancelRemoteForward(f.bindAddress, f.boundPort).catch(() => undefined)));
+    }
+    // Requests go out in parallel: sshd answers each after its own delayed-ACK round trip.
+    await Promise.all(
+      moving.map(async ([id, old]) => {
+        this.remotes.delete(id);
+        this.drain(old);
+        try {
+          const boundPort = await connection.requestRemoteForward(old.bindAddress, old.remotePort);
+          const forward = new RemoteForward(old.bindAddress, old.remotePort, boundPort, old.target);
+          forward.onOpenFailed = (err) => this.events.onOpenFailed?.("remote", id, err);
+          this.remotes.set(id, forward);
+        } catch (err) {
+          failures.set(id, err instanceof TunnelError ? err : new TunnelError("Unknown", messageOf(err)));
+        }
+      }),
+    );
+    return failures;
+  }
+
+  /**
+   * The connection is gone. Local listeners stay bound and hold new connections; remote forwards
+   * died with the connection on the server and are forgotten (returned, to be requested again).
+   */
+  detach(): RemoteForwardSpec[] {
+    const lost = this.getRemote();
+    this.connection = undefined;
+    for (const local of this.locals.values()) local.setOpener(undefined);
+    for (const remote of this.remotes.values()) remote.destroy();
+    this.remotes.clear();
+    return lost;
+  }
+
+  /** Close every listener; release remote forwards on the server; end every connection. */
+  async close(): Promise<void> {
+    const connection = this.connection;
+    await Promise.all([
+      ...[...this.locals.values()].map((f) => f.destroy()),
+      ...[...this.remotes.values()].map((f) =>
+        connection && !connection.closed ? connection.cancelRemoteForward(f.bindAddress, f.boundPort).catch(() => undefined) : undefined,
+      ),
+    ]);
+    for (const f of this.remotes.values()) f.destroy();
+    for (const f of this.drainingRemotes) f.destroy();
+    this.locals.clear();
+    this.remotes.clear();
+    this.drainingRemotes.clear();
+    this.connection = undefined;
+  }
+
+  /** Connections open through all forwards, live and draining. */
+  get connectionCount(): number {
+    let n = 0;
+    for (const f of this.locals.values()) n += f.connectionCount;
+    for (const f of this.remotes.values()) n += f.connectionCount;
+    for (const f of this.drainingRemotes) n += f.connectionCount;
+    return n;
+  }
+
+  private drain(forward: RemoteForward): void {
+    if (forward.connectionCount === 0) return;
+    this.drainingRemotes.add(forward);
+    forward.onIdle = () => this.drainingRemotes.delete(forward);
+  }
+
+  private opener(): ChannelOpener | undefined {
+    const connection = this.connection;
+    if (!connection) return undefined;
+    return (srcAddr, srcPort, dstHost, dstPort) => connection.openChannel(srcAddr, srcPort, dstHost, dstPort);
+  }
+
+  private dispatch(
+    connection: SshConnection,
+    destIP: string,
+    destPort: number,
+    accept: Parameters<RemoteForward["handle"]>[1],
+    reject: Parameters<RemoteForward["handle"]>[2],
+  ): void {
+    let match: RemoteForward | undefined;
+    for (const f of this.remotes.values()) {
+      if (f.boundPort !== destPort) continue;
+      if (f.bindAddress === destIP) {
+        match = f;
+        break;
+      }
+      match ??= f; // sshd may report the address differently (localhost vs 127.0.0.1)
+    }
+    if (!match) {
+      reject();
+      return;
+    }
+    match.handle(connection, accept, reject);
+  }
+}

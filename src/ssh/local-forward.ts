@@ -1,0 +1,185 @@
+// A local forward (ssh -L): a listener that sends each accepted connection through an SSH
+// channel. The listener outlives SSH connections: while no connection is attached, accepted
+// sockets wait (up to connectTimeout) and are served once one is attached again.
+import { createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { BindError, ConnectTimeoutError, PortInUseError, formatHostPort, messageOf } from "./errors.ts";
+import { splice } from "./splice.ts";
+import { ForwardStats } from "./stats.ts";
+
+export interface LocalForwardTarget {
+  remoteHost: string;
+  remotePort: number;
+  connectTimeout: number;
+}
+
+/** Opens the remote end of one forwarded connection (a direct-tcpip channel). */
+export type ChannelOpener = (srcAddr: string, srcPort: number, dstHost: string, dstPort: number) => Promise<Duplex>;
+
+export interface LocalForwardEvents {
+  /** A forwarded connection could not be opened (target refused, timeout, no session). */
+  onOpenFailed?: (err: Error) => void;
+}
+
+interface Waiting {
+  socket: Socket;
+  timer: NodeJS.Timeout;
+}
+
+export class LocalForward {
+  readonly bindAddress: string;
+  readonly localPort: number;
+  target: LocalForwardTarget;
+  readonly stats = new ForwardStats();
+  private readonly server: Server;
+  private opener: ChannelOpener | undefined;
+  private readonly waiting = new Set<Waiting>();
+  private readonly sockets = new Set<Socket>();
+  private listening = false;
+  private readonly events: LocalForwardEvents;
+
+  private constructor(bindAddress: string, localPort: number, target: LocalForwardTarget, opener: ChannelOpener | undefined, events: LocalForwardEvents) {
+    this.bindAddress = bindAddress;
+    this.localPort = localPort;
+    this.target = target;
+    this.opener = opener;
+    this.events = events;
+    // allowHalfOpen: a client's EOF must not end our side before the reply arrives.
+    // pauseOnConnect: no byte is read before the channel is there to take it.
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket));
+  }
+
+  /** Bind the listener; resolves once it accepts connections. Throws PortInUseError / BindError. */
+  static async listen(
+    bindAddress: string,
+    localPort: number,
+    target: LocalForwardTarget,
+    opener: ChannelOpener | undefined,
+    events: LocalForwardEvents = {},
+  ): Promise<LocalForward> {
+    const forward = new LocalForward(bindAddress, localPort, target, opener, events);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        if (err.code === "EADDRINUSE") reject(new PortInUseError(bindAddress, localPort, { cause: err }));
+        else if (err.code === "EACCES") reject(new BindError(bindAddress, localPort, "permission denied", { cause: err }));
+        else if (err.code === "EADDRNOTAVAIL") reject(new BindError(bindAddress, localPort, "address not available on this host", { cause: err }));
+        else reject(new BindError(bindAddress, localPort, err.code ?? err.message, { cause: err }));
+      };
+      forward.server.once("error", onError);
+      forward.server.listen({ host: bindAddress, port: localPort }, () => {
+        forward.server.off("error", onError);
+        forward.server.on("error", () => undefined);
+        forward.listening = true;
+        resolve();
+      });
+    });
+    return forward;
+  }
+
+  get isListening(): boolean {
+    return this.listening && this.server.listening;
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Attach (or, with undefined, detach) the SSH side. Waiting connections go through at once. */
+  setOpener(opener: ChannelOpener | undefined): void {
+    this.opener = opener;
+    if (!opener) return;
+    for (const w of [...this.waiting]) {
+      this.waiting.delete(w);
+      clearTimeout(w.timer);
+      this.open(w.socket);
+    }
+  }
+
+  /** Change the target in place: new connections use it, open ones are left alone. */
+  update(target: LocalForwardTarget): void {
+    this.target = target;
+  }
+
+  /** Stop accepting at once (the port is free again when this resolves); open connections drain. */
+  async close(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    for (const w of this.waiting) {
+      clearTimeout(w.timer);
+      w.socket.destroy();
+    }
+    this.waiting.clear();
+    // server.close()'s callback waits for every connection to end; the port itself is released
+    // when libuv closes the handle, which happens before the next turn of the loop.
+    this.server.close();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  /** Close the listener and every connection through it. */
+  async destroy(): Promise<void> {
+    const closing = this.close();
+    for (const s of this.sockets) s.destroy();
+    await closing;
+  }
+
+  private accept(socket: Socket): void {
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    this.stats.track(socket);
+    socket.once("close", () => {
+      this.sockets.delete(socket);
+      this.stats.untrack(socket);
+    });
+    socket.on("error", () => undefined);
+    if (this.opener) {
+      this.open(socket);
+      return;
+    }
+    // No session right now (reconnecting): hold the connection rather than refuse it.
+    const waiting: Waiting = {
+      socket,
+      timer: setTimeout(() => {
+        this.waiting.delete(waiting);
+        this.fail(socket, new ConnectTimeoutError(formatHostPort(this.target.remoteHost, this.target.remotePort), this.target.connectTimeout));
+      }, this.target.connectTimeout),
+    };
+    this.waiting.add(waiting);
+    socket.once("close", () => {
+      if (this.waiting.delete(waiting)) clearTimeout(waiting.timer);
+    });
+  }
+
+  private open(socket: Socket): void {
+    const opener = this.opener;
+    if (!opener || socket.destroyed) {
+      if (!socket.destroyed) this.fail(socket, new Error("no SSH session"));
+      return;
+    }
+    const { remoteHost, remotePort, connectTimeout } = this.target;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.fail(socket, new ConnectTimeoutError(formatHostPort(remoteHost, remotePort), connectTimeout));
+    }, connectTimeout);
+    opener(socket.remoteAddress ?? "127.0.0.1", socket.remotePort ?? 0, remoteHost, remotePort).then(
+      (channel) => {
+        clearTimeout(timer);
+        if (timedOut || socket.destroyed) {
+          channel.destroy();
+          return;
+        }
+        splice(socket, channel, () => undefined);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        if (!timedOut) this.fail(socket, err instanceof Error ? err : new Error(messageOf(err)));
+      },
+    );
+  }
+
+  private fail(socket: Socket, err: Error): void {
+    this.stats.connectionFailed();
+    socket.destroy();
+    this.events.onOpenFailed?.(err);
+  }
+}

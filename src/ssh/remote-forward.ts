@@ -1,0 +1,79 @@
+// A remote forward (ssh -R): the server listens, and each connection it accepts arrives as a
+// `forwarded-tcpip` channel that we join to a fresh TCP connection to localHost:localPort.
+import { connect as netConnect, type Socket } from "node:net";
+import type { AcceptConnection, ClientChannel, RejectConnection } from "ssh2";
+import type { SshConnection } from "./connection.ts";
+import { splice } from "./splice.ts";
+import { ForwardStats } from "./stats.ts";
+
+export interface RemoteForwardTarget {
+  localHost: string;
+  localPort: number;
+}
+
+/** Time allowed to reach localHost:localPort for one forwarded connection. */
+const LOCAL_CONNECT_TIMEOUT_MS = 30_000;
+
+export class RemoteForward {
+  readonly bindAddress: string;
+  /** The port asked for (0 = server chooses): part of the identity. */
+  readonly remotePort: number;
+  /** The port the server really listens on. */
+  readonly boundPort: number;
+  target: RemoteForwardTarget;
+  readonly stats = new ForwardStats();
+  private readonly sockets = new Set<Socket>();
+  onOpenFailed: ((err: Error) => void) | undefined;
+  /** Called when the last connection through this forward closes. */
+  onIdle: (() => void) | undefined;
+
+  constructor(bindAddress: string, remotePort: number, boundPort: number, target: RemoteForwardTarget) {
+    this.bindAddress = bindAddress;
+    this.remotePort = remotePort;
+    this.boundPort = boundPort;
+    this.target = target;
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Change the target in place: new connections use it, open ones are left alone. */
+  update(target: RemoteForwardTarget): void {
+    this.target = target;
+  }
+
+  /** Serve one incoming connection: connect locally first, then accept (or reject) the channel. */
+  handle(connection: SshConnection, accept: AcceptConnection<ClientChannel>, reject: RejectConnection): void {
+    const { localHost, localPort } = this.target;
+    const socket = netConnect({ host: localHost, port: localPort, allowHalfOpen: true });
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => socket.destroy(new Error(`timed out connecting to ${localHost}:${localPort}`)), LOCAL_CONNECT_TIMEOUT_MS);
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      if (socket.connecting || !this.sockets.has(socket)) {
+        this.stats.connectionFailed();
+        this.onOpenFailed?.(err);
+        reject();
+      }
+    });
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      const channel = accept();
+      connection.trackChannel(channel);
+      this.sockets.add(socket);
+      this.stats.track(socket, false);
+      socket.once("close", () => {
+        this.sockets.delete(socket);
+        this.stats.untrack(socket);
+        if (this.sockets.size === 0) this.onIdle?.();
+      });
+      splice(socket, channel, () => undefined);
+    });
+  }
+
+  /** Close every connection through this forward. */
+  destroy(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+}

@@ -1,0 +1,188 @@
+// The imperative Session API, mirroring bbssh: connect, then set / delete / get local and remote
+// forwards on the live session. Option normalisation lives here; the effects live in
+// SshConnection (the SSH side) and ForwardSet (listeners and channels).
+import { EventEmitter } from "node:events";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
+import type { AuthOptions } from "./auth.ts";
+import { SshConnection } from "./connection.ts";
+import { ForwardNotFoundError, type TunnelError } from "./errors.ts";
+import { ForwardSet, type LocalForwardInfo, type RemoteForwardInfo } from "./forward-set.ts";
+import type { HostKeyPolicy } from "./host-key.ts";
+
+export const DEFAULT_BIND_ADDRESS = "127.0.0.1";
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+export interface LocalForwardInput {
+  bindAddress?: string;
+  localPort: number;
+  remoteHost: string;
+  remotePort: number;
+  /** ms allowed to open the remote end of each connection (default 30000). */
+  connectTimeout?: number;
+}
+
+export interface RemoteForwardInput {
+  bindAddress?: string;
+  /** 0 = let the server choose; the chosen port is returned. */
+  remotePort: number;
+  localHost: string;
+  localPort: number;
+}
+
+export interface ConnectOptions {
+  username: string;
+  port?: number;
+  auth: AuthOptions;
+  hostKey?: { knownHostsFile?: string; fingerprints?: string[]; policy?: HostKeyPolicy };
+  keepalive?: { interval: number; countMax: number };
+  /** ms allowed for TCP connect + handshake + auth (default 20000). */
+  readyTimeout?: number;
+  portForwardLocal?: LocalForwardInput[];
+  portForwardRemote?: RemoteForwardInput[];
+}
+
+export function normalizeLocal(input: LocalForwardInput): LocalForwardSpec {
+  return {
+    bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
+    localPort: input.localPort,
+    remoteHost: input.remoteHost,
+    remotePort: input.remotePort,
+    connectTimeout: input.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+  };
+}
+
+export function normalizeRemote(input: RemoteForwardInput): RemoteForwardSpec {
+  return {
+    bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
+    remotePort: input.remotePort,
+    localHost: input.localHost,
+    localPort: input.localPort,
+  };
+}
+
+/**
+ * A live SSH session and its forwards. Events: 'close' (err?: TunnelError) once, when the
+ * session ends (closed by us, or lost); every listener is closed with it.
+ */
+export class Session extends EventEmitter {
+  readonly host: string;
+  readonly forwards: ForwardSet;
+  private readonly connection: SshConnection;
+  private closing: Promise<void> | undefined;
+
+  constructor(host: string, connection: SshConnection) {
+    super();
+    this.host = host;
+    this.connection = connection;
+    this.forwards = new ForwardSet();
+    connection.once("close", (err?: TunnelError) => {
+      void this.forwards.close().then(() => this.emit("close", err));
+    });
+  }
+
+  get serverVersion(): string {
+    return this.connection.serverVersion;
+  }
+
+  get hostKeyFingerprint(): string {
+    return this.connection.hostKeyFingerprint;
+  }
+
+  get closed(): boolean {
+    return this.connection.closed;
+  }
+
+  /** Resolves once the listener accepts connections; an existing identity is changed in place. */
+  async setPortForwardingLocal(input: LocalForwardInput): Promise<LocalForwardSpec> {
+    const spec = normalizeLocal(input);
+    await this.forwards.setLocal(spec);
+    return spec;
+  }
+
+  /** Stops accepting at once (the port is free when this resolves); open connections drain. */
+  async deletePortForwardingLocal(input: { bindAddress?: string; localPort: number }): Promise<void> {
+    const matches = this.forwards.findLocal(input.bindAddress, input.localPort);
+    if (matches.length === 0) throw new ForwardNotFoundError("local", input.bindAddress, input.localPort);
+    await Promise.all(matches.map((f) => this.forwards.deleteLocal(f)));
+  }
+
+  getPortForwardingLocal(): LocalForwardSpec[] {
+    return this.forwards.getLocal();
+  }
+
+  /** Resolves once the server confirmed; `remotePort` in the result is the port really bound. */
+  async setPortForwardingRemote(input: RemoteForwardInput): Promise<RemoteForwardSpec> {
+    const spec = normalizeRemote(input);
+    const boundPort = await this.forwards.setRemote(spec);
+    return { ...spec, remotePort: boundPort };
+  }
+
+  /** Releases the port on the server (waits for its reply); open connections drain. */
+  async deletePortForwardingRemote(input: { bindAddress?: string; remotePort: number }): Promise<void> {
+    // Accept the port asked for (0) or the port the server chose.
+    const matches = this.forwards
+      .remoteInfo()
+      .filter(
+        (f) =>
+          (f.remotePort === input.remotePort || f.boundPort === input.remotePort) &&
+          (input.bindAddress === undefined || f.bindAddress === input.bindAddress),
+      );
+    if (matches.length === 0) throw new ForwardNotFoundError("remote", input.bindAddress, input.remotePort);
+    await Promise.all(matches.map((f) => this.forwards.deleteRemote(f)));
+  }
+
+  /** Remote forwards with `remotePort` set to the port the server really listens on. */
+  getPortForwardingRemote(): RemoteForwardSpec[] {
+    return this.forwards.remoteInfo().map((f) => ({
+      bindAddress: f.bindAddress,
+      remotePort: f.boundPort,
+      localHost: f.localHost,
+      localPort: f.localPort,
+    }));
+  }
+
+  /** Forwards with their connection counters. */
+  stats(): { local: LocalForwardInfo[]; remote: RemoteForwardInfo[] } {
+    return { local: this.forwards.localInfo(), remote: this.forwards.remoteInfo() };
+  }
+
+  /** Release remote forwards on the server, close listeners and connections, end the session. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.forwards.close();
+      await this.connection.close();
+    })();
+    return this.closing;
+  }
+}
+
+/** Connect and open the initial forwards; rejects (and closes everything) if any of them fails. */
+export async function connect(host: string, options: ConnectOptions): Promise<Session> {
+  const connection = await SshConnection.open({
+    host,
+    port: options.port,
+    username: options.username,
+    auth: options.auth,
+    hostKey: {
+      knownHostsFile: options.hostKey?.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts"),
+      fingerprints: options.hostKey?.fingerprints,
+      policy: options.hostKey?.policy ?? "strict",
+    },
+    keepalive: options.keepalive,
+    readyTimeout: options.readyTimeout,
+  });
+  const session = new Session(host, connection);
+  await session.forwards.attach(connection);
+  try {
+    await Promise.all([
+      ...(options.portForwardLocal ?? []).map((f) => session.setPortForwardingLocal(f)),
+      ...(options.portForwardRemote ?? []).map((f) => session.setPortForwardingRemote(f)),
+    ]);
+  } catch (err) {
+    await session.close();
+    throw err;
+  }
+  return session;
+}
