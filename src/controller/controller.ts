@@ -1,0 +1,303 @@
+// The controller: watcher hints → desired state → a work queue keyed by tunnel name → reconcile
+// (observe, plan, apply) → status files. The reconciler receives a name, never an event.
+import { homedir } from "node:os";
+import { resolve } from "node:path";
+import type { Logger } from "pino";
+import type { Tunnel, TunnelSpec } from "../manifest/types.ts";
+import { plan } from "../reconcile/plan.ts";
+import { buildTunnelStatus } from "../status/build.ts";
+import { parseStatusDocs } from "../status/serialize.ts";
+import type { TunnelObservation, TunnelStatusDoc } from "../status/types.ts";
+import { StatusWriter, statusPathFor } from "../status/writer.ts";
+import { readFile } from "node:fs/promises";
+import { DesiredState, type NameRecord } from "./desired-state.ts";
+import { HandshakeLimiter } from "./handshake-limiter.ts";
+import { WorkQueue } from "./queue.ts";
+import { TunnelRuntime } from "./tunnel-runtime.ts";
+import type { Controller, ControllerOptions } from "./types.ts";
+import { DirectoryWatcher, listManifests } from "./watcher.ts";
+
+export const DEFAULT_RESYNC_MS = 30_000;
+export const DEFAULT_STATUS_INTERVAL_MS = 10_000;
+
+export async function startController(options: ControllerOptions): Promise<Controller> {
+  const controller = new TunnelController(options);
+  await controller.start();
+  return controller;
+}
+
+class TunnelController implements Controller {
+  readonly started: Promise<void>;
+  private markStarted!: () => void;
+  private readonly dir: string;
+  private readonly log: Logger;
+  private readonly options: ControllerOptions;
+  private readonly desired: DesiredState;
+  private readonly runtimes = new Map<string, TunnelRuntime>();
+  private readonly queue: WorkQueue;
+  private readonly writer: StatusWriter;
+  private readonly limiter = new HandshakeLimiter();
+  private readonly watcher: DirectoryWatcher;
+  private readonly lastStatus = new Map<string, TunnelStatusDoc[]>();
+  private readonly statusFiles = new Set<string>();
+  private fileChain = Promise.resolve();
+  private pendingFiles = new Set<string>();
+  private rescanPending = false;
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+
+  constructor(options: ControllerOptions) {
+    this.options = options;
+    this.dir = resolve(options.dir);
+    this.log = options.logger;
+    this.started = new Promise((r) => (this.markStarted = r));
+    this.desired = new DesiredState({
+      dir: this.dir,
+      homeDir: options.homeDir ?? homedir(),
+      holdsLocal: (name, forward) => this.runtimes.get(name)?.forwards.localListening(forward) ?? false,
+    });
+    this.queue = new WorkQueue((name) => this.reconcile(name), {
+      onError: (name, err) => this.log.error({ tunnel: name, err }, "reconcile failed"),
+    });
+    this.writer = new StatusWriter({ statusInterval: options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, now: Date.now });
+    this.watcher = new DirectoryWatcher(this.dir, {
+      file: (path) => this.hintFile(path),
+      rescan: () => this.hintRescan(),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.watcher.start();
+    await this.rescan();
+    const resyncMs = this.options.resyncMs ?? DEFAULT_RESYNC_MS;
+    const resync = setInterval(() => this.resync(), resyncMs);
+    // Counters refresh at most every status interval; the writer skips unchanged files.
+    const counters = setInterval(() => void this.writeAllStatus(), Math.max(250, Math.min(this.options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, 5000)));
+    resync.unref();
+    counters.unref();
+    this.timers.push(resync, counters);
+    this.markStarted();
+    this.log.info({ dir: this.dir, tunnels: this.desired.names.size }, "controller started");
+  }
+
+  resync(): void {
+    if (this.stopping) return;
+    this.log.debug("resync");
+    void this.watcher.check();
+    for (const name of this.desired.names.keys()) this.queue.add(name);
+  }
+
+  phases(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const docs of this.lastStatus.values()) for (const d of docs) if (d.metadata.name) out.set(d.metadata.name, d.status.phase);
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.watcher.close();
+    await this.queue.stop();
+    await this.fileChain;
+    await Promise.all([...this.runtimes.values()].map((r) => r.shutdown().catch(() => undefined)));
+    await this.writeAllStatus(true);
+    this.log.info("controller stopped");
+  }
+
+  // ---- desired state ----
+
+  private hintFile(path: string): void {
+    this.pendingFiles.add(resolve(path));
+    this.drainHints();
+  }
+
+  private hintRescan(): void {
+    this.rescanPending = true;
+    this.drainHints();
+  }
+
+  /** File loads run one after another; bursts of hints for one file coalesce. */
+  private drainHints(): void {
+    this.fileChain = this.fileChain.then(async () => {
+      if (this.stopping) return;
+      if (this.rescanPending) {
+        this.rescanPending = false;
+        await this.rescan();
+      }
+      const files = [...this.pendingFiles];
+      this.pendingFiles.clear();
+      for (const file of files) await this.loadFile(file);
+    });
+  }
+
+  private async rescan(): Promise<void> {
+    const found = new Set(await listManifests(this.dir));
+    for (const file of this.desired.files.keys()) if (!found.has(file)) await this.loadFile(file);
+    for (const file of found) await this.loadFile(file);
+  }
+
+  private async loadFile(file: string): Promise<void> {
+    let changed;
+    try {
+      changed = await this.desired.loadFile(file);
+    } catch (err) {
+      this.log.error({ file: this.desired.display(file), err }, "cannot read manifest");
+      return;
+    }
+    if (changed.names.size > 0 || changed.files.size > 0) {
+      this.log.debug({ file: this.desired.display(file), tunnels: [...changed.names] }, "manifest changed");
+    }
+    for (const name of changed.names) this.queue.add(name);
+    for (const f of changed.files) await this.writeFileStatus(f);
+  }
+
+  private selected(tunnel: Tunnel | undefined): boolean {
+    const selector = this.options.selector;
+    if (!selector || Object.keys(selector).length === 0) return true;
+    if (!tunnel) return false;
+    return Object.entries(selector).every(([k, v]) => tunnel.labels[k] === v);
+  }
+
+  /** The spec to converge to: the running version, minus local forwards lost to a conflict. */
+  private effectiveSpec(record: NameRecord | undefined): TunnelSpec | undefined {
+    if (!record?.running || !this.selected(record.running)) return undefined;
+    const spec = record.running.spec;
+    if (record.conflicts.size === 0) return spec;
+    return { ...spec, forwards: { ...spec.forwards, local: spec.forwards.local.filter((_, i) => !record.conflicts.has(i)) } };
+  }
+
+  // ---- reconcile ----
+
+  private async reconcile(name: string): Promise<{ requeueAfter?: number | undefined }> {
+    if (this.stopping) return {};
+    const record = this.desired.names.get(name);
+    const spec = this.effectiveSpec(record);
+    let runtime = this.runtimes.get(name);
+    if (!runtime && !spec) {
+      if (record) await this.writeFileStatus(record.file);
+      return {};
+    }
+    if (!runtime) {
+      runtime = new TunnelRuntime(name, {
+        log: this.log.child({ tunnel: name }),
+        limiter: this.limiter,
+        random: Math.random,
+        onChange: () => this.queue.add(name),
+      });
+      this.runtimes.set(name, runtime);
+    }
+    const observed = await runtime.observe();
+    const actions = plan(spec, observed);
+    if (actions.length > 0) this.log.debug({ tunnel: name, actions: actions.map((a) => a.type) }, "reconcile");
+    const requeueAfter = await runtime.apply(actions, spec, Date.now);
+    if (!spec && runtime.idle) this.runtimes.delete(name);
+    if (record) await this.writeFileStatus(record.file);
+    return { requeueAfter };
+  }
+
+  // ---- status ----
+
+  private observation(record: NameRecord, display: string): TunnelObservation {
+    const runtime = this.runtimes.get(record.name);
+    const spec = record.running?.spec;
+    const session = runtime?.session() ?? { state: "Closed" as const, serverVersion: "", hostKeyFingerprint: "", reconnects: 0, lastError: "" };
+    return {
+      name: record.name,
+      manifest: display,
+      generation: record.running?.generation ?? "",
+      errors: record.errors,
+      suspended: spec?.suspend ?? false,
+      session,
+      local: spec ? (runtime ?? NO_RUNTIME).localObservations(spec.forwards.local, record.conflicts) : [],
+      remote: spec ? (runtime ?? NO_RUNTIME).remoteObservations(spec.forwards.remote) : [],
+    };
+  }
+
+  /** Build and write the status file of one manifest (all its tunnels, in document order). */
+  private async writeFileStatus(file: string, force = false): Promise<void> {
+    const path = statusPathFor(file, { watchDir: this.dir, ...(this.options.statusDir ? { statusDir: this.options.statusDir } : {}) });
+    const record = this.desired.files.get(file);
+    const observations: TunnelObservation[] = [];
+    if (record) {
+      const owners = this.desired.namesOf(file);
+      if (record.documents.length === 0 && record.fileErrors.length > 0) {
+        for (const owner of owners) if (this.selected(owner.running)) observations.push(this.observation(owner, record.display));
+        if (observations.length === 0 && this.noSelector()) observations.push(invalidObservation("", record.display, record.fileErrors));
+      }
+      for (const doc of record.documents) {
+        const owner = doc.name !== undefined ? this.desired.names.get(doc.name) : undefined;
+        if (owner && owner.file === file && owner.index === doc.index) {
+          if (this.selected(owner.running) || (owner.running === undefined && this.noSelector())) {
+            observations.push(this.observation(owner, record.display));
+          }
+        } else if (this.noSelector() || this.selected(doc.tunnel)) {
+          const dup = doc.tunnel ? this.desired.duplicateErrors.get(doc.tunnel) : undefined;
+          observations.push(invalidObservation(doc.name ?? "", record.display, dup ? [dup] : doc.errors.map(String)));
+        }
+      }
+    }
+    if (observations.length === 0) {
+      if (this.statusFiles.delete(path)) {
+        this.lastStatus.delete(path);
+        await this.writer.remove(path).catch((err: unknown) => this.log.warn({ path, err }, "cannot remove status file"));
+      }
+      return;
+    }
+    const previous = this.lastStatus.get(path) ?? (await this.readExistingStatus(path));
+    const now = new Date().toISOString();
+    const docs = observations.map((o) => buildTunnelStatus(o, previous.find((p) => p.metadata.name === o.name), now));
+    this.lastStatus.set(path, docs);
+    this.statusFiles.add(path);
+    try {
+      if (force) await this.writer.flush(path, docs);
+      else await this.writer.write(path, docs);
+    } catch (err) {
+      this.log.warn({ path, err }, "cannot write status file");
+    }
+  }
+
+  private noSelector(): boolean {
+    return !this.options.selector || Object.keys(this.options.selector).length === 0;
+  }
+
+  /** After a restart, keep lastTransitionTime from the status file already there. */
+  private async readExistingStatus(path: string): Promise<TunnelStatusDoc[]> {
+    try {
+      return parseStatusDocs(await readFile(path, "utf8"));
+    } catch {
+      return [];
+    }
+  }
+
+  private async writeAllStatus(force = false): Promise<void> {
+    for (const file of this.desired.files.keys()) await this.writeFileStatus(file, force);
+  }
+}
+
+function invalidObservation(name: string, manifest: string, errors: string[]): TunnelObservation {
+  return {
+    name,
+    manifest,
+    generation: "",
+    errors,
+    suspended: false,
+    session: { state: "Closed", serverVersion: "", hostKeyFingerprint: "", reconnects: 0, lastError: "" },
+    local: [],
+    remote: [],
+  };
+}
+
+/** Observations of a tunnel that has no runtime yet: everything Pending. */
+const NO_RUNTIME = {
+  localObservations: (desired: TunnelSpec["forwards"]["local"], conflicts: Map<number, string>) =>
+    desired.map((spec, i) => {
+      const counters = { activeConnections: 0, totalConnections: 0, failedConnections: 0, bytesIn: 0, bytesOut: 0 };
+      const conflict = conflicts.get(i);
+      return conflict
+        ? { ...spec, ...counters, state: "Conflict" as const, reason: "Conflict", message: conflict }
+        : { ...spec, ...counters, state: "Pending" as const, message: "" };
+    }),
+  remoteObservations: (desired: TunnelSpec["forwards"]["remote"]) =>
+    desired.map((spec) => ({ ...spec, activeConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0, state: "Pending" as const, message: "" })),
+};

@@ -1,0 +1,331 @@
+// The live side of one tunnel: its SSH connection, its forwards (a ForwardSet whose local
+// listeners outlive connections), and what went wrong with each, with per-item backoff. The
+// reconciler asks it to observe and to apply the actions of plan(); it never decides itself.
+import type { Logger } from "pino";
+import type { LocalForwardSpec, RemoteForwardSpec, TunnelSpec } from "../manifest/types.ts";
+import { Backoff } from "../reconcile/backoff.ts";
+import { localForwardId, remoteForwardId, sessionKey } from "../reconcile/forward-id.ts";
+import type { Action, ForwardId, ObservedTunnel, SessionState } from "../reconcile/types.ts";
+import { SshConnection } from "../ssh/connection.ts";
+import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
+import { ForwardSet } from "../ssh/forward-set.ts";
+import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
+import type { HandshakeLimiter } from "./handshake-limiter.ts";
+
+interface Failure {
+  reason: string;
+  message: string;
+  backoff: Backoff;
+  nextAttempt: number;
+}
+
+/** How long an old session may keep draining connections after a session-level change. */
+const OLD_SESSION_DRAIN_MS = 60_000;
+
+export class TunnelRuntime {
+  readonly name: string;
+  readonly forwards: ForwardSet;
+  private readonly log: Logger;
+  private readonly limiter: HandshakeLimiter;
+  private readonly random: () => number;
+  private readonly onChange: () => void;
+  private connection: SshConnection | undefined;
+  private connectionKey: string | undefined;
+  private state: SessionState = "Closed";
+  private everConnected = false;
+  private reconnects = 0;
+  private lastError = "";
+  private lastErrorReason: string | undefined;
+  private serverVersion = "";
+  private hostKeyFingerprint = "";
+  private connectedSince: string | undefined;
+  private sessionBackoff: Backoff;
+  private nextSessionAttempt = 0;
+  private readonly failures = new Map<ForwardId, Failure>();
+  /** Remote forwards bound on a connection that died: a refusal now most likely means the old server-side session still holds the port. */
+  private readonly heldRemotes = new Set<ForwardId>();
+  private readonly boundPorts = new Map<ForwardId, number>();
+
+  constructor(name: string, options: { log: Logger; limiter: HandshakeLimiter; random: () => number; onChange: () => void }) {
+    this.name = name;
+    this.log = options.log;
+    this.limiter = options.limiter;
+    this.random = options.random;
+    this.onChange = options.onChange;
+    this.sessionBackoff = new Backoff({ min: 1000, max: 60_000 });
+    this.forwards = new ForwardSet({
+      onOpenFailed: (kind, id, err) => this.log.debug({ forward: id, kind, err: { message: err.message } }, "forwarded connection failed"),
+    });
+  }
+
+  get connected(): boolean {
+    return this.connection !== undefined && !this.connection.closed;
+  }
+
+  /** Nothing open: the runtime can be dropped. */
+  get idle(): boolean {
+    return !this.connection && this.forwards.getLocal().length === 0 && this.forwards.getRemote().length === 0;
+  }
+
+  /** What is open right now, for plan(). Listeners that died are dropped first (drift repair). */
+  async observe(): Promise<ObservedTunnel> {
+    for (const local of this.forwards.getLocal()) {
+      if (!this.forwards.localListening(local)) {
+        this.log.warn({ forward: localForwardId(local) }, "listener is gone; reopening");
+        await this.forwards.deleteLocal(local).catch(() => undefined);
+      }
+    }
+    return {
+      sessionKey: this.connection ? this.connectionKey : undefined,
+      sessionState: this.connection ? this.state : this.state === "Backoff" ? "Backoff" : "Closed",
+      local: this.forwards.getLocal(),
+      remote: this.forwards.getRemote(),
+    };
+  }
+
+  /** Apply plan() actions. Returns when to look again (a backoff falling due), if ever. */
+  async apply(actions: Action[], spec: TunnelSpec | undefined, now: () => number): Promise<number | undefined> {
+    if (spec) this.sessionBackoff = backoffFor(spec, this.sessionBackoff);
+    let requeueAt: number | undefined;
+    const later = (at: number): void => {
+      requeueAt = requeueAt === undefined ? at : Math.min(requeueAt, at);
+    };
+    const desiredIds = new Set<ForwardId>([
+      ...(spec?.forwards.local ?? []).map(localForwardId),
+      ...(spec?.forwards.remote ?? []).map(remoteForwardId),
+    ]);
+    for (const id of this.failures.keys()) if (!desiredIds.has(id)) this.failures.delete(id);
+
+    for (const action of actions) {
+      switch (action.type) {
+        case "open-session":
+        case "replace-session": {
+          if (!spec) break;
+          if (now() < this.nextSessionAttempt) {
+            later(this.nextSessionAttempt);
+            break;
+          }
+          const ok = await this.openSession(spec, action.type === "replace-session", now);
+          if (!ok) later(this.nextSessionAttempt);
+          break;
+        }
+        case "close-session":
+          await this.closeSession();
+          break;
+        case "open-local":
+        case "update-local":
+          if (!this.connected && action.type === "open-local") break; // bound once the session is up
+          await this.attempt(localForwardId(action.forward), now, later, () => this.forwards.setLocal(action.forward));
+          break;
+        case "close-local":
+          this.failures.delete(localForwardId(action.forward));
+          await this.forwards.deleteLocal(action.forward).catch(() => undefined);
+          break;
+        case "open-remote":
+        case "update-remote": {
+          if (!this.connected) break;
+          const id = remoteForwardId(action.forward);
+          await this.attempt(id, now, later, async () => {
+            try {
+              const port = await this.forwards.setRemote(action.forward);
+              this.boundPorts.set(id, port);
+              this.heldRemotes.delete(id);
+            } catch (err) {
+              if (err instanceof ForwardRefusedError && this.heldRemotes.has(id)) {
+                throw new ForwardRefusedError(err.bindAddress, err.port, { cause: err, reason: "RemotePortBusy" });
+              }
+              throw err;
+            }
+          });
+          break;
+        }
+        case "close-remote": {
+          const id = remoteForwardId(action.forward);
+          this.failures.delete(id);
+          this.boundPorts.delete(id);
+          await this.forwards.deleteRemote(action.forward).catch(() => undefined);
+          break;
+        }
+      }
+    }
+    return requeueAt === undefined ? undefined : Math.max(0, requeueAt - now());
+  }
+
+  /** Close everything: release remote forwards on the server, close listeners and the session. */
+  async shutdown(): Promise<void> {
+    await this.closeSession();
+    this.state = "Closed";
+  }
+
+  session(): SessionObservation {
+    const observation: SessionObservation = {
+      state: this.state,
+      serverVersion: this.serverVersion,
+      hostKeyFingerprint: this.hostKeyFingerprint,
+      reconnects: this.reconnects,
+      lastError: this.lastError,
+    };
+    if (this.connectedSince && this.state === "Connected") observation.connectedSince = this.connectedSince;
+    if (this.lastErrorReason) observation.lastErrorReason = this.lastErrorReason;
+    return observation;
+  }
+
+  /** Per-forward observations for the desired forwards (conflicts are the caller's). */
+  localObservations(desired: LocalForwardSpec[], conflicts: Map<number, string>): LocalForwardObservation[] {
+    const live = new Map(this.forwards.localInfo().map((f) => [localForwardId(f), f]));
+    return desired.map((spec, index) => {
+      const id = localForwardId(spec);
+      const info = live.get(id);
+      const counters = {
+        activeConnections: info?.activeConnections ?? 0,
+        totalConnections: info?.totalConnections ?? 0,
+        failedConnections: info?.failedConnections ?? 0,
+        bytesIn: info?.bytesIn ?? 0,
+        bytesOut: info?.bytesOut ?? 0,
+      };
+      const conflict = conflicts.get(index);
+      if (conflict) return { ...spec, ...counters, state: "Conflict", reason: "Conflict", message: conflict };
+      const failure = this.failures.get(id);
+      if (failure) return { ...spec, ...counters, state: "Failed", reason: failure.reason, message: failure.message };
+      if (info && this.connected) return { ...spec, ...counters, state: "Active", message: "" };
+      if (info) return { ...spec, ...counters, state: "Pending", reason: "SessionDown", message: "listening; new connections wait for the session" };
+      return { ...spec, ...counters, state: "Pending", message: this.connected ? "" : "waiting for the session" };
+    });
+  }
+
+  remoteObservations(desired: RemoteForwardSpec[]): RemoteForwardObservation[] {
+    const live = new Map(this.forwards.remoteInfo().map((f) => [remoteForwardId(f), f]));
+    return desired.map((spec) => {
+      const id = remoteForwardId(spec);
+      const info = live.get(id);
+      const counters = {
+        activeConnections: info?.activeConnections ?? 0,
+        totalConnections: info?.totalConnections ?? 0,
+        bytesIn: info?.bytesIn ?? 0,
+        bytesOut: info?.bytesOut ?? 0,
+      };
+      const base = info ? { ...spec, boundPort: info.boundPort, ...counters } : { ...spec, ...counters };
+      const failure = this.failures.get(id);
+      if (failure) return { ...base, state: "Failed", reason: failure.reason, message: failure.message };
+      if (info) return { ...base, state: "Active", message: "" };
+      return { ...base, state: "Pending", message: this.connected ? "" : "waiting for the session" };
+    });
+  }
+
+  private async attempt(id: ForwardId, now: () => number, later: (at: number) => void, fn: () => Promise<void>): Promise<void> {
+    const failure = this.failures.get(id);
+    if (failure && now() < failure.nextAttempt) {
+      later(failure.nextAttempt);
+      return;
+    }
+    try {
+      await fn();
+      if (failure) this.log.info({ forward: id }, "forward recovered");
+      this.failures.delete(id);
+    } catch (err) {
+      const backoff = failure?.backoff ?? new Backoff({ min: this.sessionBackoff.min, max: this.sessionBackoff.max });
+      const next = now() + backoff.next(this.random);
+      const reason = reasonOf(err);
+      if (!failure || failure.reason !== reason) this.log.warn({ forward: id, reason, err: { message: messageOf(err) } }, "forward failed");
+      this.failures.set(id, { reason, message: messageOf(err), backoff, nextAttempt: next });
+      later(next);
+    }
+  }
+
+  private async openSession(spec: TunnelSpec, replace: boolean, now: () => number): Promise<boolean> {
+    const key = sessionKey(spec);
+    if (!replace || !this.connection) this.state = "Connecting";
+    const server = `${spec.host}:${spec.port}`;
+    let connection: SshConnection;
+    try {
+      connection = await this.limiter.run(server, () =>
+        SshConnection.open({
+          host: spec.host,
+          port: spec.port,
+          username: spec.username,
+          auth: spec.auth,
+          hostKey: spec.hostKey,
+          keepalive: spec.keepalive,
+        }),
+      );
+    } catch (err) {
+      this.lastError = messageOf(err);
+      this.lastErrorReason = reasonOf(err);
+      this.nextSessionAttempt = now() + this.sessionBackoff.next(this.random);
+      if (!this.connection) this.state = "Backoff";
+      this.log.warn({ reason: this.lastErrorReason, err: { message: this.lastError }, retryInMs: this.nextSessionAttempt - now() }, "connect failed");
+      return false;
+    }
+    const old = this.connection;
+    this.connection = connection;
+    this.connectionKey = key;
+    this.state = "Connected";
+    if (this.everConnected) this.reconnects++;
+    this.everConnected = true;
+    this.lastError = "";
+    this.lastErrorReason = undefined;
+    this.serverVersion = connection.serverVersion;
+    this.hostKeyFingerprint = connection.hostKeyFingerprint;
+    this.connectedSince = new Date().toISOString();
+    this.sessionBackoff.reset();
+    this.nextSessionAttempt = 0;
+    connection.once("close", (err?: TunnelError) => this.onConnectionClosed(connection, err));
+    const failures = await this.forwards.attach(connection);
+    for (const [id, err] of failures) {
+      const backoff = new Backoff({ min: this.sessionBackoff.min, max: this.sessionBackoff.max });
+      this.failures.set(id, { reason: err.reason, message: err.message, backoff, nextAttempt: now() + backoff.next(this.random) });
+    }
+    this.log.info({ server, serverVersion: connection.serverVersion, replaced: old !== undefined }, "session connected");
+    if (old) this.retire(old);
+    return true;
+  }
+
+  /** A replaced session drains its open connections, then closes. */
+  private retire(old: SshConnection): void {
+    old.removeAllListeners("close");
+    if (old.openChannels === 0) {
+      void old.close();
+      return;
+    }
+    const timer = setTimeout(() => old.destroy(), OLD_SESSION_DRAIN_MS);
+    timer.unref();
+    old.once("idle", () => {
+      clearTimeout(timer);
+      void old.close();
+    });
+  }
+
+  private onConnectionClosed(connection: SshConnection, err: TunnelError | undefined): void {
+    if (connection !== this.connection) return;
+    this.connection = undefined;
+    const lost = this.forwards.detach();
+    for (const f of lost) this.heldRemotes.add(remoteForwardId(f));
+    this.state = "Backoff";
+    this.lastError = err ? err.message : "connection closed by the server";
+    this.lastErrorReason = err ? err.reason : "ConnectionLost";
+    this.nextSessionAttempt = Date.now() + this.sessionBackoff.next(this.random);
+    this.log.warn({ reason: this.lastErrorReason, err: { message: this.lastError } }, "session lost; reconnecting");
+    this.onChange();
+  }
+
+  private async closeSession(): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    this.connectionKey = undefined;
+    await this.forwards.close();
+    this.failures.clear();
+    this.boundPorts.clear();
+    if (connection) {
+      connection.removeAllListeners("close");
+      await connection.close();
+    }
+    this.state = "Closed";
+    this.connectedSince = undefined;
+  }
+}
+
+function backoffFor(spec: TunnelSpec, current: Backoff): Backoff {
+  const { minDelay, maxDelay } = spec.reconnect;
+  if (current.min === minDelay && current.max === maxDelay) return current;
+  return new Backoff({ min: minDelay, max: maxDelay });
+}
