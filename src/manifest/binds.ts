@@ -16,6 +16,28 @@ export function localBindsOverlap(a: LocalBind, b: LocalBind): boolean {
   return a.localPort === b.localPort && addressesOverlap(classify(a.bindAddress), classify(b.bindAddress));
 }
 
+/**
+ * Binds claimed so far, for checking many binds against each other without comparing every
+ * pair: claims are bucketed by port and their addresses classified once.
+ */
+export class LocalBindClaims<Owner> {
+  readonly #byPort = new Map<number, Array<{ address: BindAddress; owner: Owner }>>();
+
+  /** The earliest claim that overlaps `bind` and is not skipped, if any. */
+  find(bind: LocalBind, skip?: (owner: Owner) => boolean): Owner | undefined {
+    const address = classify(bind.bindAddress);
+    return this.#byPort
+      .get(bind.localPort)
+      ?.find((claim) => !(skip?.(claim.owner) ?? false) && addressesOverlap(claim.address, address))?.owner;
+  }
+
+  add(bind: LocalBind, owner: Owner): void {
+    const claims = this.#byPort.get(bind.localPort) ?? [];
+    claims.push({ address: classify(bind.bindAddress), owner });
+    this.#byPort.set(bind.localPort, claims);
+  }
+}
+
 function addressesOverlap(a: BindAddress, b: BindAddress): boolean {
   if (a.kind === "any6" || b.kind === "any6") return true;
   if (a.kind === "any4" || b.kind === "any4") {

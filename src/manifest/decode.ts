@@ -98,7 +98,9 @@ function positionInText(text: string, offset: number): SourcePosition {
 }
 
 function formatBytes(size: number): string {
-  if (size >= 1024 * 1024) return `${(size / (1024 * 1024)).toFixed(1).replace(/\.0$/, "")} MiB`;
-  if (size >= 1024) return `${(size / 1024).toFixed(1).replace(/\.0$/, "")} KiB`;
+  // Two decimals, so a file just over the cap does not read as "1 MiB (limited to 1 MiB)".
+  const trim = (value: number): string => value.toFixed(2).replace(/\.?0+$/, "");
+  if (size >= 1024 * 1024) return `${trim(size / (1024 * 1024))} MiB`;
+  if (size >= 1024) return `${trim(size / 1024)} KiB`;
   return `${size} bytes`;
 }

@@ -4,7 +4,7 @@
 // the schema cannot state. A document that fails a step is not taken further.
 import { open } from "node:fs/promises";
 import path from "node:path";
-import { LineCounter, parseAllDocuments, type Document } from "yaml";
+import { isScalar, LineCounter, parseAllDocuments, type Document } from "yaml";
 import { decodeManifest, MAX_MANIFEST_BYTES, tooLargeError } from "./decode.ts";
 import { compareManifestErrors, ManifestError } from "./errors.ts";
 import type { FieldIssue, FieldPath } from "./field-path.ts";
@@ -15,6 +15,11 @@ import { checkTunnelSpec } from "./semantic.ts";
 import type { SourcePosition, Tunnel } from "./types.ts";
 import { parserProblems, structureProblems, toPlainData, type YamlProblem } from "./yaml-checks.ts";
 import { locateField, nodeAt } from "./yaml-locate.ts";
+
+/** A directory holds many files, a file a few tunnels; past this a file is generated junk. */
+export const MAX_DOCUMENTS_PER_FILE = 1000;
+/** Past this, a document's errors are summarised: nobody reads 60,000 lines of status. */
+export const MAX_ERRORS_PER_DOCUMENT = 100;
 
 export interface LoadOptions {
   /** How errors name the file (relative to the cwd or the watched dir); default: `file` as given. */
@@ -48,7 +53,8 @@ export function loadManifestText(file: string, text: string | Uint8Array, option
   if (decoded.error !== undefined) return { documents: [], errors: [decoded.error] };
 
   const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(decoded.text, { lineCounter, prettyErrors: true, uniqueKeys: true, version: "1.2" });
+  // uniqueKeys: false because structureProblems() finds duplicate keys in linear time.
+  const parsed = parseAllDocuments(decoded.text, { lineCounter, prettyErrors: true, uniqueKeys: false, version: "1.2" });
   const positionAt = (offset: number): SourcePosition => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
@@ -58,10 +64,13 @@ export function loadManifestText(file: string, text: string | Uint8Array, option
   // A stream with no documents can still carry errors (e.g. a stray directive).
   const streamErrors = "empty" in parsed ? parserProblems(parsed).map((problem) => errorAt(problem.offset, problem.message)) : [];
   const context: DocumentContext = { absoluteFile: path.resolve(file), homeDir: options.homeDir, positionAt, errorAt };
-  const documents = parsed
-    .filter((doc) => !isEmptyDocument(doc))
-    .map((doc, index) => loadDocument(doc, index, context));
-  return { documents, errors: [...streamErrors, ...documents.flatMap((doc) => doc.errors)] };
+  const nonEmpty = parsed.filter((doc) => !isEmptyDocument(doc));
+  const documents = nonEmpty.slice(0, MAX_DOCUMENTS_PER_FILE).map((doc, index) => loadDocument(doc, index, context));
+  const firstUnloaded = nonEmpty[MAX_DOCUMENTS_PER_FILE];
+  const tooMany = firstUnloaded === undefined
+    ? []
+    : [errorAt(firstUnloaded.range[0], `too many documents in one file (more than ${MAX_DOCUMENTS_PER_FILE}): the rest are not loaded`)];
+  return { documents, errors: [...streamErrors, ...documents.flatMap((doc) => doc.errors), ...tooMany] };
 }
 
 /**
@@ -98,33 +107,39 @@ interface DocumentContext {
 
 function loadDocument(doc: Document.Parsed, index: number, context: DocumentContext): LoadedDocument {
   const nameNode = nodeAt(doc, ["metadata", "name"]);
-  const nameValue = typeof nameNode === "object" && nameNode !== null && "value" in nameNode ? nameNode.value : undefined;
-  const result: LoadedDocument = { index, errors: [] };
-  if (typeof nameValue === "string") result.name = nameValue;
+  const name = isScalar(nameNode) && typeof nameNode.value === "string" ? nameNode.value : undefined;
 
-  const fromProblems = (problems: YamlProblem[]): ManifestError[] =>
-    problems.map((problem) => context.errorAt(problem.offset, problem.message)).sort(compareManifestErrors);
-  const fromIssues = (issues: FieldIssue[]): ManifestError[] =>
-    issues.map((issue) => context.errorAt(locateField(doc, issue.path, issue.at), issue.message)).sort(compareManifestErrors);
+  const finish = (problems: YamlProblem[], issues: FieldIssue[] = [], tunnel?: Tunnel): LoadedDocument => {
+    // Only the listed errors are located (a lookup each): a generated file can have 60,000.
+    const listed = Math.min(problems.length + issues.length, MAX_ERRORS_PER_DOCUMENT);
+    const errors = [
+      ...problems.slice(0, listed).map((problem) => context.errorAt(problem.offset, problem.message)),
+      ...issues
+        .slice(0, Math.max(0, listed - problems.length))
+        .map((issue) => context.errorAt(locateField(doc, issue.path, issue.at), issue.message)),
+    ].sort(compareManifestErrors);
+    const unlisted = problems.length + issues.length - listed;
+    if (unlisted > 0) errors.push(context.errorAt(doc.range[0], `${unlisted} more errors in this document are not listed`));
+    const loaded: LoadedDocument = { index, errors };
+    if (name !== undefined) loaded.name = name;
+    if (tunnel !== undefined && errors.length === 0) loaded.tunnel = tunnel;
+    return loaded;
+  };
 
-  const yamlProblems = parserProblems(doc, doc);
+  const yamlProblems = parserProblems(doc);
   // Warnings alone (unknown tags) leave a sound tree: report them and keep checking.
-  if (doc.errors.length > 0) return { ...result, errors: fromProblems(yamlProblems) };
+  if (doc.errors.length > 0) return finish(yamlProblems);
   const structural = structureProblems(doc);
-  if (structural.length > 0) return { ...result, errors: fromProblems([...yamlProblems, ...structural]) };
+  if (structural.length > 0) return finish([...yamlProblems, ...structural]);
   const converted = toPlainData(doc);
-  if (converted.problem !== undefined) return { ...result, errors: fromProblems([...yamlProblems, converted.problem]) };
+  if (converted.problem !== undefined) return finish([...yamlProblems, converted.problem]);
 
   const validated = validateTunnelData(converted.data);
-  if (!validated.ok) {
-    return { ...result, errors: [...fromProblems(yamlProblems), ...fromIssues(describeSchemaErrors(validated.errors, converted.data))].sort(compareManifestErrors) };
-  }
+  if (!validated.ok) return finish(yamlProblems, describeSchemaErrors(validated.errors, converted.data));
   const positionOf = (fieldPath: FieldPath): SourcePosition => context.positionAt(locateField(doc, fieldPath, "value"));
   const normalised = normaliseTunnel(validated.value, { file: context.absoluteFile, index, homeDir: context.homeDir, positionOf });
-  const issues = normalised.tunnel === undefined ? normalised.issues : checkTunnelSpec(normalised.tunnel.spec, validated.value.spec);
-  const errors = [...fromProblems(yamlProblems), ...fromIssues(issues)].sort(compareManifestErrors);
-  if (errors.length === 0 && normalised.tunnel !== undefined) result.tunnel = normalised.tunnel;
-  return { ...result, errors };
+  if (normalised.tunnel === undefined) return finish(yamlProblems, normalised.issues);
+  return finish(yamlProblems, checkTunnelSpec(normalised.tunnel.spec, validated.value.spec), normalised.tunnel);
 }
 
 /** `---` with nothing after it (or only comments): not a Tunnel, not an error. */

@@ -90,7 +90,7 @@ function ruleText(error: ErrorObject, params: Record<string, unknown>): string {
     case "const":
       return `must be ${quote(params["allowedValue"])}`;
     case "uniqueItems":
-      return `must not repeat an item (items ${String(params["j"])} and ${String(params["i"])} are the same)`;
+      return `must not repeat an item (items ${String(Math.min(Number(params["i"]), Number(params["j"])))} and ${String(Math.max(Number(params["i"]), Number(params["j"])))} are the same)`;
     case "minItems":
       return `must have at least ${String(params["limit"])} items`;
     case "maxItems":

@@ -1,6 +1,6 @@
 // Rules inside one document that JSON Schema cannot state: minDelay ≤ maxDelay, and forward
 // identities that collide (the reconciler's plan() relies on identities being unique).
-import { formatBind, localBindsOverlap } from "./binds.ts";
+import { formatBind, LocalBindClaims } from "./binds.ts";
 import type { FieldIssue } from "./field-path.ts";
 import type { RawTunnel } from "./raw.ts";
 import type { TunnelSpec } from "./types.ts";
@@ -16,10 +16,14 @@ export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): Field
     });
   }
 
+  const claims = new LocalBindClaims<number>();
   spec.forwards.local.forEach((forward, i) => {
-    const earlier = spec.forwards.local.findIndex((other, j) => j < i && localBindsOverlap(other, forward));
-    const other = spec.forwards.local[earlier];
-    if (other === undefined) return;
+    const earlier = claims.find(forward);
+    const other = earlier === undefined ? undefined : spec.forwards.local[earlier];
+    if (earlier === undefined || other === undefined) {
+      claims.add(forward, i);
+      return;
+    }
     const same = other.bindAddress === forward.bindAddress;
     issues.push({
       path: ["spec", "forwards", "local", i],
@@ -28,10 +32,14 @@ export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): Field
     });
   });
 
+  const remoteIdentities = new Map<string, number>();
   spec.forwards.remote.forEach((forward, i) => {
-    const identity = (f: { bindAddress: string; remotePort: number }): string => `${f.bindAddress.toLowerCase()} ${f.remotePort}`;
-    const earlier = spec.forwards.remote.findIndex((other, j) => j < i && identity(other) === identity(forward));
-    if (earlier < 0) return;
+    const identity = `${forward.bindAddress.toLowerCase()} ${forward.remotePort}`;
+    const earlier = remoteIdentities.get(identity);
+    if (earlier === undefined) {
+      remoteIdentities.set(identity, i);
+      return;
+    }
     const hint = forward.remotePort === 0 ? ": forwards with remotePort 0 need different bind addresses" : "";
     issues.push({
       path: ["spec", "forwards", "remote", i],

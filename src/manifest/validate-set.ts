@@ -1,7 +1,7 @@
 // Checks across all tunnels of a directory: unique names, and no two tunnels listening on
 // overlapping local (bindAddress, localPort). The owner of a claim is decided the same way every
 // time: what is running keeps it, otherwise the first in (file, document index) order. Pure.
-import { formatBind, localBindsOverlap } from "./binds.ts";
+import { formatBind, LocalBindClaims } from "./binds.ts";
 import { ManifestError, START_OF_FILE } from "./errors.ts";
 import type { LocalForwardSpec, SourcePosition, Tunnel } from "./types.ts";
 
@@ -79,12 +79,12 @@ export function checkConflicts(
   const claimOrder = [...forwards].sort((a, b) => Number(holds(b)) - Number(holds(a)));
 
   const conflicts: BindConflict[] = [];
-  const granted: typeof forwards = [];
+  const granted = new LocalBindClaims<(typeof forwards)[number]>();
   for (const claim of claimOrder) {
     // Overlaps inside one tunnel are the document's own error (semantic.ts), not a conflict.
-    const owner = granted.find((held) => held.tunnel !== claim.tunnel && localBindsOverlap(held.forward, claim.forward));
+    const owner = granted.find(claim.forward, (held) => held.tunnel === claim.tunnel);
     if (owner === undefined) {
-      granted.push(claim);
+      granted.add(claim.forward, claim);
       continue;
     }
     const ownerAt = where(owner.tunnel, owner.tunnel.positions.localForwards[owner.forwardIndex]);

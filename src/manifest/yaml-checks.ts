@@ -1,6 +1,6 @@
-// The YAML layer: parser errors and warnings as problems with offsets, the structural limits
-// the parser does not enforce (nesting depth, alias use, complex keys), and the conversion to
-// plain data with a cap on alias expansion.
+// The YAML layer: parser errors and warnings as problems with offsets, the structural checks
+// the parser does not do (or does slowly): nesting depth, alias use, complex and duplicate keys,
+// and the conversion to plain data with a cap on alias expansion.
 import { isAlias, isCollection, isMap, isScalar, type Document, type YAMLError } from "yaml";
 
 /** A YAML-level problem at an offset in the source. */
@@ -20,21 +20,17 @@ export const MAX_ALIAS_EXPANSIONS = 100;
  * Parser errors and warnings of a document, or of a stream without documents (unknown tags are
  * warnings in the library, errors here).
  */
-export function parserProblems(source: Pick<Document.Parsed, "errors" | "warnings">, doc?: Document.Parsed): YamlProblem[] {
+export function parserProblems(source: Pick<Document.Parsed, "errors" | "warnings">): YamlProblem[] {
   return [...source.errors, ...source.warnings].map((error) => ({
     offset: error.pos[0],
-    message: describeParserError(error, doc),
+    message: describeParserError(error),
   }));
 }
 
-function describeParserError(error: YAMLError, doc: Document.Parsed | undefined): string {
+function describeParserError(error: YAMLError): string {
   // prettyErrors appends " at line L, column C:" and a source excerpt: the position is reported
   // separately, and the excerpt could carry a secret into a status file.
   const bare = error.message.replace(/ at line \d+, column \d+(:\n[\s\S]*)?$/, "");
-  if (error.code === "DUPLICATE_KEY") {
-    const key = doc === undefined ? undefined : keyAt(doc, error.pos[0]);
-    return key === undefined ? "duplicate key" : `duplicate key ${JSON.stringify(key)}`;
-  }
   if (error.code === "TAG_RESOLVE_FAILED") {
     return `${bare.replace(/^Unresolved tag: /, "unknown tag ")}: custom tags are not supported`;
   }
@@ -87,10 +83,19 @@ export function structureProblems(doc: Document.Parsed): YamlProblem[] {
     }
     const children: unknown[] = [];
     if (isMap(node)) {
+      // Duplicate keys are found here, in linear time: the parser's uniqueKeys check compares
+      // every key with every other (60,000 keys took 14 s). Keys compare as the strings they
+      // become in the data, so `1` and "1" collide too.
+      const keys = new Set<string>();
       for (const pair of node.items) {
         if (isCollection(pair.key)) {
           problems.push({ offset: pair.key.range?.[0] ?? 0, message: "keys must be plain values, not lists or mappings" });
         } else {
+          if (isScalar(pair.key)) {
+            const key = String(pair.key.value);
+            if (keys.has(key)) problems.push({ offset: pair.key.range?.[0] ?? 0, message: `duplicate key ${JSON.stringify(key)}` });
+            keys.add(key);
+          }
           children.push(pair.key);
         }
         children.push(pair.value);
@@ -126,20 +131,4 @@ function firstAliasOffset(doc: Document.Parsed): number | undefined {
     else if (isCollection(node)) for (const item of [...node.items].reverse()) stack.push(item);
   }
   return found;
-}
-
-function keyAt(doc: Document.Parsed, offset: number): string | undefined {
-  const stack: unknown[] = [doc.contents];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (isMap(node)) {
-      for (const pair of node.items) {
-        if (isScalar(pair.key) && pair.key.range?.[0] === offset) return String(pair.key.value);
-        stack.push(pair.value);
-      }
-    } else if (isCollection(node)) {
-      stack.push(...node.items);
-    }
-  }
-  return undefined;
 }
