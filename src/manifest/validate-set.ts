@@ -45,8 +45,9 @@ export function checkConflicts(
   displayPath: (file: string) => string,
   priority: ClaimPriority = {},
 ): SetCheckResult {
-  const running = (tunnel: Tunnel): boolean => priority.isRunning?.(tunnel) ?? false;
-  const ordered = [...tunnels].sort((a, b) => Number(running(b)) - Number(running(a)) || compareLocation(a, b));
+  // Ask each question once, not once per comparison of a sort.
+  const running = new Set(tunnels.filter((tunnel) => priority.isRunning?.(tunnel) ?? false));
+  const ordered = [...tunnels].sort((a, b) => Number(running.has(b)) - Number(running.has(a)) || compareLocation(a, b));
   const where = (tunnel: Tunnel, position: SourcePosition | undefined): string => {
     const at = position ?? START_OF_FILE;
     return `${displayPath(tunnel.file)}:${at.line}:${at.column}`;
@@ -71,12 +72,15 @@ export function checkConflicts(
   const losers = new Set(duplicates.map((duplicate) => duplicate.tunnel));
   const claimants = ordered.filter((tunnel) => !losers.has(tunnel) && !tunnel.spec.suspend);
   const forwards = claimants.flatMap((tunnel) =>
-    tunnel.spec.forwards.local.map((forward, forwardIndex) => ({ tunnel, forward, forwardIndex })),
+    tunnel.spec.forwards.local.map((forward, forwardIndex) => ({
+      tunnel,
+      forward,
+      forwardIndex,
+      held: priority.holdsLocal?.(tunnel, forward, forwardIndex) ?? false,
+    })),
   );
-  const holds = (claim: (typeof forwards)[number]): boolean =>
-    priority.holdsLocal?.(claim.tunnel, claim.forward, claim.forwardIndex) ?? false;
   // Stable sort: listeners that are bound now first, then the tunnel order above.
-  const claimOrder = [...forwards].sort((a, b) => Number(holds(b)) - Number(holds(a)));
+  const claimOrder = [...forwards].sort((a, b) => Number(b.held) - Number(a.held));
 
   const conflicts: BindConflict[] = [];
   const granted = new LocalBindClaims<(typeof forwards)[number]>();

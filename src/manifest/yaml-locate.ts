@@ -11,23 +11,13 @@ export function locateField(doc: Document.Parsed, path: FieldPath, at: "key" | "
   let node: unknown = doc.contents;
   let offset = startOf(node) ?? doc.range[0];
   for (const [i, segment] of path.entries()) {
-    node = resolveAlias(doc, node);
-    let keyOffset: number | undefined;
-    if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
-      if (pair === undefined) break;
-      keyOffset = startOf(pair.key);
-      node = pair.value;
-    } else if (isSeq(node) && typeof segment === "number") {
-      node = node.items[segment];
-    } else {
-      break;
-    }
-    const last = i === path.length - 1;
-    if (last && at === "key" && keyOffset !== undefined) return keyOffset;
+    const child = step(doc, node, segment);
+    if (child === undefined) break;
+    if (i === path.length - 1 && at === "key" && child.keyOffset !== undefined) return child.keyOffset;
+    node = child.node;
     // `port:` with nothing after it: the key is where the reader looks.
     const valueOffset = isEmptyScalar(node) ? undefined : startOf(node);
-    offset = valueOffset ?? keyOffset ?? offset;
+    offset = valueOffset ?? child.keyOffset ?? offset;
     if (valueOffset === undefined) break;
   }
   return offset;
@@ -37,20 +27,26 @@ export function locateField(doc: Document.Parsed, path: FieldPath, at: "key" | "
 export function nodeAt(doc: Document.Parsed, path: FieldPath): unknown {
   let node: unknown = doc.contents;
   for (const segment of path) {
-    node = resolveAlias(doc, node);
-    if (isMap(node)) {
-      node = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment))?.value;
-    } else if (isSeq(node) && typeof segment === "number") {
-      node = node.items[segment];
-    } else {
-      return undefined;
-    }
+    const child = step(doc, node, segment);
+    if (child === undefined) return undefined;
+    node = child.node;
   }
-  return resolveAlias(doc, node);
+  return isAlias(node) ? node.resolve(doc) : node;
 }
 
-function resolveAlias(doc: Document.Parsed, node: unknown): unknown {
-  return isAlias(node) ? node.resolve(doc) : node;
+/** One step down: a map's value by key (keys compare as strings, like in the data), or a list item. */
+function step(doc: Document.Parsed, parent: unknown, segment: string | number): { node: unknown; keyOffset?: number } | undefined {
+  const resolved = isAlias(parent) ? parent.resolve(doc) : parent;
+  if (isMap(resolved)) {
+    const pair = resolved.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
+    if (pair === undefined) return undefined;
+    const keyOffset = startOf(pair.key);
+    return keyOffset === undefined ? { node: pair.value } : { node: pair.value, keyOffset };
+  }
+  if (isSeq(resolved) && typeof segment === "number" && segment < resolved.items.length) {
+    return { node: resolved.items[segment] };
+  }
+  return undefined;
 }
 
 function isEmptyScalar(node: unknown): boolean {
