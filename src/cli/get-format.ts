@@ -1,0 +1,146 @@
+// Rendering status documents for people: the `get` table, its wide form and the demo's view.
+// Pure: the clock is passed in.
+import type { LocalForwardStatus, RemoteForwardStatus, TunnelStatusDoc } from "../status/index.ts";
+
+export interface TableOptions {
+  /** Now, in ms since the epoch, for the AGE column. */
+  now: number;
+  /** Add MANIFEST, SERVER and RECONNECTS, and a second table with one row per forward. */
+  wide?: boolean;
+  /** Show AGE (the demo leaves it out: the table is reprinted only when it changes). */
+  age?: boolean;
+}
+
+export function renderTunnels(docs: readonly TunnelStatusDoc[], options: TableOptions): string {
+  const wide = options.wide ?? false;
+  const age = options.age ?? true;
+  const header = ["NAME", "PHASE", "SESSION", "FORWARDS", ...(age ? ["AGE"] : []), ...(wide ? ["RECONNECTS", "SERVER", "MANIFEST"] : []), "MESSAGE"];
+  const rows = docs.map((doc) => {
+    const { status } = doc;
+    return [
+      doc.metadata.name,
+      status.phase,
+      status.session.state,
+      summarizeForwards(doc),
+      ...(age ? [ageOf(doc, options.now)] : []),
+      ...(wide ? [String(status.session.reconnects), status.session.serverVersion || "-", doc.metadata.manifest] : []),
+      messageOf(doc),
+    ];
+  });
+  const tunnels = formatTable([header, ...rows]);
+  return wide ? `${tunnels}\n${renderForwards(docs)}` : tunnels;
+}
+
+/** One row per forward: where it listens, where it leads, its state and traffic. */
+export function renderForwards(docs: readonly TunnelStatusDoc[]): string {
+  const header = ["TUNNEL", "KIND", "LISTEN", "TARGET", "STATE", "CONNS", "IN", "OUT", "MESSAGE"];
+  const rows = docs.flatMap((doc) => [
+    ...doc.status.forwards.local.map((forward) => localRow(doc.metadata.name, forward)),
+    ...doc.status.forwards.remote.map((forward) => remoteRow(doc.metadata.name, forward)),
+  ]);
+  if (rows.length === 0) return "No forwards.\n";
+  return formatTable([header, ...rows]);
+}
+
+function localRow(tunnel: string, forward: LocalForwardStatus): string[] {
+  return [
+    tunnel,
+    "local",
+    hostPort(forward.bindAddress, forward.localPort),
+    `${hostPort(forward.remoteHost, forward.remotePort)} (from server)`,
+    ...trafficColumns(forward),
+  ];
+}
+
+function remoteRow(tunnel: string, forward: RemoteForwardStatus): string[] {
+  const listen =
+    forward.remotePort !== 0
+      ? hostPort(forward.bindAddress, forward.remotePort)
+      : forward.boundPort !== undefined
+        ? `${hostPort(forward.bindAddress, forward.boundPort)} (port 0: chosen by server)`
+        : `${hostPort(forward.bindAddress, 0)} (not bound yet)`;
+  return [tunnel, "remote", `server ${listen}`, hostPort(forward.localHost, forward.localPort), ...trafficColumns(forward)];
+}
+
+function trafficColumns(forward: LocalForwardStatus | RemoteForwardStatus): string[] {
+  return [
+    forward.state,
+    `${forward.activeConnections}/${forward.totalConnections}`,
+    formatBytes(forward.bytesIn),
+    formatBytes(forward.bytesOut),
+    forward.message,
+  ];
+}
+
+/** "2/2 active", or "-" for a tunnel without forwards. */
+export function summarizeForwards(doc: TunnelStatusDoc): string {
+  const all = [...doc.status.forwards.local, ...doc.status.forwards.remote];
+  if (all.length === 0) return "-";
+  return `${all.filter((forward) => forward.state === "Active").length}/${all.length} active`;
+}
+
+/** The one thing an operator should read first: the error, else what holds the tunnel back. */
+export function messageOf(doc: TunnelStatusDoc): string {
+  const { status } = doc;
+  const [firstError] = status.errors;
+  if (firstError !== undefined) {
+    return status.errors.length > 1 ? `${firstError} (and ${status.errors.length - 1} more)` : firstError;
+  }
+  if (status.session.lastError !== "") return status.session.lastError;
+  const local = status.forwards.local.find((forward) => forward.state !== "Active");
+  if (local !== undefined) return `local ${hostPort(local.bindAddress, local.localPort)}: ${describeState(local)}`;
+  const remote = status.forwards.remote.find((forward) => forward.state !== "Active");
+  if (remote !== undefined) return `remote ${hostPort(remote.bindAddress, remote.remotePort)}: ${describeState(remote)}`;
+  const unhappy = status.conditions.find((condition) => condition.status !== "True" && condition.message !== "");
+  return unhappy?.message ?? "";
+}
+
+function describeState(forward: LocalForwardStatus | RemoteForwardStatus): string {
+  return forward.message === "" ? forward.state : `${forward.state}: ${forward.message}`;
+}
+
+/** How long the session has been connected, like kubectl's AGE: 45s, 12m, 3h, 2d. */
+export function ageOf(doc: TunnelStatusDoc, now: number): string {
+  const since = Date.parse(doc.status.session.connectedSince);
+  if (doc.status.session.state !== "Connected" || Number.isNaN(since)) return "-";
+  return formatAge(Math.max(0, now - since));
+}
+
+export function formatAge(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 120) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 120) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h`;
+  return `${Math.floor(hours / 24)}d`;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value}B` : `${value.toFixed(1)}${units[unit]}`;
+}
+
+/** `host:port`, with brackets around an IPv6 address. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Columns padded to their widest cell, three spaces apart; no trailing spaces. */
+export function formatTable(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, cell.length)));
+  const lines = rows.map((row) =>
+    row
+      .map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index] ?? 0)))
+      .join("   ")
+      .trimEnd(),
+  );
+  return `${lines.join("\n")}\n`;
+}

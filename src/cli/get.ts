@@ -1,0 +1,45 @@
+// `tunnelctl get [DIR]`: what the controller reports, from the status files under DIR (or under
+// --status-dir). Reads files only: it works without a running controller, on any host.
+import { stat } from "node:fs/promises";
+import { serializeStatusDocs } from "../status/index.ts";
+import { EXIT_INVALID, EXIT_OK, type CliOutput } from "./exit-codes.ts";
+import { renderTunnels } from "./get-format.ts";
+import { describeFsError, displayPathOf } from "./manifest-files.ts";
+import type { OutputFormat } from "./options.ts";
+import { readStatusTree } from "./status-files.ts";
+
+export interface GetOptions {
+  /** The manifest directory (status files beside the manifests). */
+  dir: string;
+  /** Where the status files are, when the controller ran with --status-dir. */
+  statusDir?: string | undefined;
+  output: OutputFormat;
+}
+
+export async function runGet(options: GetOptions, output: CliOutput): Promise<number> {
+  const root = options.statusDir ?? options.dir;
+  try {
+    if (!(await stat(root)).isDirectory()) {
+      output.err(`tunnelctl get: ${root} is not a directory\n`);
+      return EXIT_INVALID;
+    }
+  } catch (err) {
+    output.err(`tunnelctl get: cannot read ${root}: ${describeFsError(err)}\n`);
+    return EXIT_INVALID;
+  }
+
+  const snapshot = await readStatusTree(root);
+  for (const problem of snapshot.problems) output.err(`tunnelctl get: ${problem}\n`);
+  const status = snapshot.problems.length > 0 ? EXIT_INVALID : EXIT_OK;
+
+  if (options.output === "json") {
+    output.out(`${JSON.stringify(snapshot.docs, null, 2)}\n`);
+  } else if (options.output === "yaml") {
+    output.out(serializeStatusDocs(snapshot.docs));
+  } else if (snapshot.docs.length === 0) {
+    output.out(`No tunnels found under ${displayPathOf(root)}\n`);
+  } else {
+    output.out(renderTunnels(snapshot.docs, { now: Date.now(), wide: options.output === "wide" }));
+  }
+  return status;
+}

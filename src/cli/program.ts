@@ -1,0 +1,155 @@
+// The command line (SPEC §5): commander definitions, help text, and turning what was typed into
+// typed options. No effects here: each action hands its options to the command's run function.
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import type { DemoOptions } from "./demo.ts";
+import type { CliOutput } from "./exit-codes.ts";
+import type { GetOptions } from "./get.ts";
+import {
+  parseDurationOption,
+  parseListenAddress,
+  parseLogLevel,
+  parseOutputFormat,
+  parseSelector,
+  type LogLevel,
+  type OutputFormat,
+} from "./options.ts";
+import type { RunOptions } from "./run.ts";
+import type { ValidateOptions } from "./validate.ts";
+
+/** What a command does once its options are parsed; the run functions are passed in by main. */
+export interface CommandHandlers {
+  run(options: RunOptions): Promise<number>;
+  validate(options: ValidateOptions): Promise<number>;
+  get(options: GetOptions): Promise<number>;
+  schema(): Promise<number>;
+  demo(options: DemoOptions): Promise<number>;
+}
+
+const DEFAULT_DIR = "./manifests";
+
+/** Builds the program; the exit code of the command that ran is passed to `done`. */
+export function buildProgram(handlers: CommandHandlers, output: CliOutput, done: (code: number) => void): Command {
+  const program = new Command("tunnelctl")
+    .description("Keep SSH port forwards converged to YAML manifests.")
+    .version(packageVersion(), "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .configureOutput({ writeOut: output.out, writeErr: output.err })
+    .showHelpAfterError("(add --help for usage)")
+    .exitOverride();
+  program.addHelpText(
+    "after",
+    `
+Exit codes: 0 ok, 1 invalid input or failed check, 2 usage error.
+Try it with nothing else installed: tunnelctl demo`,
+  );
+
+  program
+    .command("run")
+    .description("watch DIR and keep one SSH session per manifest, with its forwards, until SIGINT/SIGTERM")
+    .argument("[dir]", "manifest directory (*.yaml, *.yml, recursively)", DEFAULT_DIR)
+    .option("--status-dir <dir>", "write status files under this directory (same relative paths) instead of beside the manifests")
+    .option("--selector <k=v[,k=v]>", "only manage tunnels whose labels match all of these; repeatable", parseSelector)
+    .addOption(new Option("--resync <duration>", "compare actual with desired state and repair this often").argParser(parseDurationOption).default(30_000, "30s"))
+    .addOption(
+      new Option("--status-interval <duration>", "refresh traffic counters in status files at most this often")
+        .argParser(parseDurationOption)
+        .default(10_000, "10s"),
+    )
+    .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent").argParser(parseLogLevel).default("info"))
+    .option("--metrics-address <host:port>", "Prometheus /metrics, /healthz, /readyz (not implemented yet)", parseListenAddress)
+    .addHelpText(
+      "after",
+      `
+Logs are JSON lines on stdout (human-readable when stdout is a terminal).
+Signals: SIGTERM/SIGINT stop cleanly within 5 s (a second one exits at once); SIGHUP forces a resync.
+
+Examples:
+  tunnelctl run /etc/tunnelctl/manifests
+  tunnelctl run ./manifests --status-dir /var/lib/tunnelctl --selector env=prod,team=db`,
+    )
+    .action(async (dir: string, opts: RawRunOptions) => {
+      done(
+        await handlers.run({
+          dir,
+          statusDir: opts.statusDir,
+          selector: opts.selector,
+          resyncMs: opts.resync,
+          statusIntervalMs: opts.statusInterval,
+          logLevel: opts.logLevel,
+          metricsAddress: opts.metricsAddress,
+        }),
+      );
+    });
+
+  program
+    .command("validate")
+    .description("check manifests: schema, then tunnel names and local ports across all files")
+    .argument("<path...>", "manifest files, or directories to search for *.yaml and *.yml")
+    .addHelpText(
+      "after",
+      `
+Prints each problem as file:line:column: message (one per line, on stdout) and exits 1
+if there is any; otherwise prints a summary and exits 0.
+
+Examples:
+  tunnelctl validate ./manifests
+  tunnelctl validate db.yaml cache.yaml`,
+    )
+    .action(async (paths: string[]) => done(await handlers.validate({ paths })));
+
+  program
+    .command("get")
+    .description("show tunnels and their state, from the status files the controller writes")
+    .argument("[dir]", "manifest directory", DEFAULT_DIR)
+    .option("--status-dir <dir>", "read status files from here (as given to tunnelctl run --status-dir)")
+    .option("-o, --output <format>", "wide (more columns and one row per forward), yaml or json", parseOutputFormat)
+    .addHelpText(
+      "after",
+      `
+Columns: NAME, PHASE (Pending, Ready, Degraded, Failed, Invalid, Suspended), SESSION,
+FORWARDS (active/total), AGE (of the SSH session) and MESSAGE (what needs attention).`,
+    )
+    .action(async (dir: string, opts: RawGetOptions) =>
+      done(await handlers.get({ dir, statusDir: opts.statusDir, output: opts.output ?? "table" })),
+    );
+
+  program
+    .command("schema")
+    .description("print the JSON Schema of Tunnel manifests (for editors and CI)")
+    .action(async () => done(await handlers.schema()));
+
+  program
+    .command("demo")
+    .description("run an embedded SSH server, an echo service and a tunnel on 127.0.0.1: nothing else needed")
+    .option("--dir <dir>", "where to write the demo manifest and client key (reused if it exists)", "./demo")
+    .addHelpText(
+      "after",
+      `
+Writes DIR/demo.yaml and DIR/client_ed25519, starts the controller on DIR and reprints
+the status table when it changes. Edit DIR/demo.yaml while it runs. Ctrl-C to stop.`,
+    )
+    .action(async (opts: { dir: string }) => done(await handlers.demo({ dir: opts.dir })));
+
+  return program;
+}
+
+interface RawRunOptions {
+  statusDir?: string;
+  selector?: Record<string, string>;
+  resync: number;
+  statusInterval: number;
+  logLevel: LogLevel;
+  metricsAddress?: string;
+}
+
+interface RawGetOptions {
+  statusDir?: string;
+  output?: OutputFormat;
+}
+
+function packageVersion(): string {
+  // Two levels up from both src/cli and dist/cli.
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
+  return pkg.version ?? "unknown";
+}

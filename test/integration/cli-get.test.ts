@@ -1,0 +1,181 @@
+// `tunnelctl get`, run as a real process on status files written with the status module's own
+// builder and serializer: the table, its wide form, yaml and json, and the empty cases.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { buildTunnelStatus, parseStatusDocs, serializeStatusDocs, type TunnelObservation, type TunnelStatusDoc } from "../../src/status/index.ts";
+import { describeRun, runCli } from "../helpers/cli.ts";
+
+const now = new Date();
+const fiveMinutesAgo = new Date(now.getTime() - 5 * 60_000).toISOString();
+
+function observation(name: string, manifest: string, overrides: Partial<TunnelObservation> = {}): TunnelObservation {
+  return {
+    name,
+    manifest,
+    generation: "3f9a1c2e",
+    errors: [],
+    suspended: false,
+    session: {
+      state: "Connected",
+      serverVersion: "SSH-2.0-OpenSSH_9.2p1",
+      hostKeyFingerprint: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+      connectedSince: fiveMinutesAgo,
+      reconnects: 2,
+      lastError: "",
+    },
+    local: [
+      {
+        bindAddress: "127.0.0.1",
+        localPort: 15432,
+        remoteHost: "db.internal",
+        remotePort: 5432,
+        connectTimeout: 30000,
+        state: "Active",
+        message: "",
+        activeConnections: 2,
+        totalConnections: 41,
+        failedConnections: 0,
+        bytesIn: 2048,
+        bytesOut: 456,
+      },
+    ],
+    remote: [
+      {
+        bindAddress: "127.0.0.1",
+        remotePort: 0,
+        boundPort: 41234,
+        localHost: "127.0.0.1",
+        localPort: 3000,
+        state: "Active",
+        message: "",
+        activeConnections: 0,
+        totalConnections: 3,
+        bytesIn: 0,
+        bytesOut: 0,
+      },
+    ],
+    ...overrides,
+  };
+}
+
+const build = (obs: TunnelObservation): TunnelStatusDoc => buildTunnelStatus(obs, undefined, now.toISOString());
+
+const dbDocs = [
+  build(observation("db", "db.yaml")),
+  build(
+    observation("cache", "db.yaml", {
+      session: { state: "Backoff", serverVersion: "", hostKeyFingerprint: "", reconnects: 5, lastError: "Cannot connect to cache.internal:22: connection refused" },
+      local: [],
+      remote: [],
+    }),
+  ),
+];
+const webDocs = [
+  build(
+    observation("web", "team/web.yaml", {
+      errors: ["team/web.yaml:7:9: spec.port: must be <= 65535 (got 70000)", "team/web.yaml:9:3: spec: unknown field \"hots\""],
+    }),
+  ),
+];
+
+describe("get", () => {
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "tunnelctl-get-"));
+    mkdirSync(path.join(dir, "manifests/team"), { recursive: true });
+    mkdirSync(path.join(dir, "manifests/.old"), { recursive: true });
+    mkdirSync(path.join(dir, "empty"));
+    mkdirSync(path.join(dir, "status/team"), { recursive: true });
+    writeFileSync(path.join(dir, "manifests/db.yaml.status"), serializeStatusDocs(dbDocs));
+    writeFileSync(path.join(dir, "manifests/team/web.yaml.status"), serializeStatusDocs(webDocs));
+    // Dot folders are not read (a ConfigMap's ..data, editor and VCS folders).
+    writeFileSync(path.join(dir, "manifests/.old/ghost.yaml.status"), serializeStatusDocs([build(observation("ghost", "ghost.yaml"))]));
+    // --status-dir: the same relative paths under another directory.
+    writeFileSync(path.join(dir, "status/team/web.yaml.status"), serializeStatusDocs(webDocs));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("prints a table: one row per tunnel, files in path order, documents in file order", async () => {
+    const result = await runCli(["get", "manifests"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    const lines = result.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 4, describeRun(result));
+    assert.match(lines[0] ?? "", /^NAME +PHASE +SESSION +FORWARDS +AGE +MESSAGE$/);
+    assert.match(lines[1] ?? "", /^db +Ready +Connected +2\/2 active +5m$/);
+    assert.match(lines[2] ?? "", /^cache +Failed +Backoff +- +- +Cannot connect to cache\.internal:22: connection refused$/);
+    assert.match(lines[3] ?? "", /^web +Invalid +Connected +2\/2 active +5m +team\/web\.yaml:7:9: spec\.port: must be <= 65535 \(got 70000\) \(and 1 more\)$/);
+    assert.doesNotMatch(result.stdout, /ghost/);
+    assert.equal(result.stderr, "");
+  });
+
+  it("reads ./manifests by default", async () => {
+    const result = await runCli(["get"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.match(result.stdout, /^db /m);
+  });
+
+  it("-o wide adds reconnects, server and manifest, and a row per forward", async () => {
+    const result = await runCli(["get", "manifests", "-o", "wide"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    const [tunnels = "", forwards = ""] = result.stdout.split("\n\n");
+    assert.match(tunnels, /^NAME +PHASE +SESSION +FORWARDS +AGE +RECONNECTS +SERVER +MANIFEST +MESSAGE$/m);
+    assert.match(tunnels, /^db +Ready +Connected +2\/2 active +5m +2 +SSH-2\.0-OpenSSH_9\.2p1 +db\.yaml$/m);
+    assert.match(tunnels, /^cache +Failed +Backoff +- +- +5 +- +db\.yaml +Cannot connect/m);
+    assert.match(forwards, /^TUNNEL +KIND +LISTEN +TARGET +STATE +CONNS +IN +OUT +MESSAGE$/m);
+    assert.match(forwards, /^db +local +127\.0\.0\.1:15432 +db\.internal:5432 \(from server\) +Active +2\/41 +2\.0KiB +456B$/m);
+    assert.match(forwards, /^db +remote +server 127\.0\.0\.1:41234 \(port 0: chosen by server\) +127\.0\.0\.1:3000 +Active +0\/3 +0B +0B$/m);
+  });
+
+  it("-o yaml prints the status documents", async () => {
+    const result = await runCli(["get", "manifests", "-o", "yaml"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.deepEqual(parseStatusDocs(result.stdout), [...dbDocs, ...webDocs]);
+  });
+
+  it("-o json prints the status documents as a JSON array", async () => {
+    const result = await runCli(["get", "manifests", "--output", "json"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.deepEqual(JSON.parse(result.stdout), JSON.parse(JSON.stringify([...dbDocs, ...webDocs])));
+  });
+
+  it("--status-dir reads the status files from there", async () => {
+    const result = await runCli(["get", "manifests", "--status-dir", "status"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.match(result.stdout, /^web +Invalid/m);
+    assert.doesNotMatch(result.stdout, /^db /m);
+  });
+
+  it("no status files: a friendly message, exit 0", async () => {
+    const result = await runCli(["get", "empty"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.equal(result.stdout, "No tunnels found under empty\n");
+    const json = await runCli(["get", "empty", "-o", "json"], { cwd: dir });
+    assert.equal(json.stdout, "[]\n");
+  });
+
+  it("a directory that does not exist: exit 1 with a message", async () => {
+    const result = await runCli(["get", "nowhere"], { cwd: dir });
+    assert.equal(result.code, 1, describeRun(result));
+    assert.equal(result.stderr, "tunnelctl get: cannot read nowhere: no such file or directory\n");
+  });
+
+  it("a status file that is not one: reported, the others still shown, exit 1", async () => {
+    const broken = mkdtempSync(path.join(dir, "broken-"));
+    writeFileSync(path.join(broken, "a.yaml.status"), serializeStatusDocs(dbDocs));
+    writeFileSync(path.join(broken, "b.yaml.status"), "kind: Something\n");
+    const result = await runCli(["get", broken]);
+    assert.equal(result.code, 1, describeRun(result));
+    assert.match(result.stdout, /^db +Ready/m);
+    assert.match(result.stderr, /b\.yaml\.status document 1: expected apiVersion tunnelctl\/v1, kind TunnelStatus/);
+  });
+
+  it("an unknown output format is a usage error (exit 2)", async () => {
+    const result = await runCli(["get", "manifests", "-o", "xml"], { cwd: dir });
+    assert.equal(result.code, 2, describeRun(result));
+    assert.match(result.stderr, /argument 'xml' is invalid\. expected one of wide, yaml, json/);
+  });
+});
