@@ -19,6 +19,8 @@ import { DirectoryWatcher, listManifests } from "./watcher.ts";
 
 export const DEFAULT_RESYNC_MS = 30_000;
 export const DEFAULT_STATUS_INTERVAL_MS = 10_000;
+/** Past chokidar's 50 ms change throttle. */
+const TRAILING_READ_MS = 75;
 
 export async function startController(options: ControllerOptions): Promise<Controller> {
   const controller = new TunnelController(options);
@@ -41,7 +43,9 @@ class TunnelController implements Controller {
   private readonly lastStatus = new Map<string, TunnelStatusDoc[]>();
   private readonly statusFiles = new Set<string>();
   private fileChain = Promise.resolve();
-  private pendingFiles = new Set<string>();
+  private readonly pendingFiles = new Set<string>();
+  private readonly finalFiles = new Set<string>();
+  private readonly trailing = new Map<string, NodeJS.Timeout>();
   private rescanPending = false;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
@@ -97,6 +101,7 @@ class TunnelController implements Controller {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    for (const t of this.trailing.values()) clearTimeout(t);
     await this.watcher.close();
     await this.queue.stop();
     await this.fileChain;
@@ -107,9 +112,23 @@ class TunnelController implements Controller {
 
   // ---- desired state ----
 
+  /**
+   * Read the file now, and once more a little later: chokidar drops a second 'change' within
+   * 50 ms of the first (leading-edge throttle), so the end of a truncate-then-write save can
+   * arrive unannounced. The second read costs a hash when nothing changed.
+   */
   private hintFile(path: string): void {
-    this.pendingFiles.add(resolve(path));
+    const file = resolve(path);
+    this.pendingFiles.add(file);
     this.drainHints();
+    if (this.trailing.has(file)) return;
+    const timer = setTimeout(() => {
+      this.trailing.delete(file);
+      this.finalFiles.add(file);
+      this.drainHints();
+    }, TRAILING_READ_MS);
+    timer.unref();
+    this.trailing.set(file, timer);
   }
 
   private hintRescan(): void {
@@ -126,8 +145,11 @@ class TunnelController implements Controller {
         await this.rescan();
       }
       const files = [...this.pendingFiles];
+      const finals = [...this.finalFiles];
       this.pendingFiles.clear();
-      for (const file of files) await this.loadFile(file);
+      this.finalFiles.clear();
+      for (const file of files) await this.loadFile(file, { deferEmpty: true });
+      for (const file of finals) await this.loadFile(file);
     });
   }
 
@@ -137,10 +159,10 @@ class TunnelController implements Controller {
     for (const file of found) await this.loadFile(file);
   }
 
-  private async loadFile(file: string): Promise<void> {
+  private async loadFile(file: string, options: { deferEmpty?: boolean } = {}): Promise<void> {
     let changed;
     try {
-      changed = await this.desired.loadFile(file);
+      changed = await this.desired.loadFile(file, options);
     } catch (err) {
       this.log.error({ file: this.desired.display(file), err }, "cannot read manifest");
       return;

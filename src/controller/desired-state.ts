@@ -53,7 +53,7 @@ export class DesiredState {
    * Re-read one file. Returns the names whose desired state changed and the files whose status
    * must be rewritten; both empty when the content did not change.
    */
-  async loadFile(file: string): Promise<{ names: Set<string>; files: Set<string> }> {
+  async loadFile(file: string, options: { deferEmpty?: boolean } = {}): Promise<{ names: Set<string>; files: Set<string> }> {
     let bytes: Buffer;
     try {
       bytes = await readFile(file);
@@ -61,6 +61,10 @@ export class DesiredState {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") return this.removeFile(file);
       throw err;
+    }
+    // An in-place save truncates first: an empty file that had tunnels is judged on the next look.
+    if (options.deferEmpty && bytes.length === 0 && (this.files.get(file)?.documents.length ?? 0) > 0) {
+      return { names: new Set(), files: new Set() };
     }
     const hash = createHash("sha256").update(bytes).digest("hex");
     if (this.files.get(file)?.hash === hash) return { names: new Set(), files: new Set() };
@@ -71,7 +75,8 @@ export class DesiredState {
       display,
       hash,
       documents: loaded.documents,
-      fileErrors: loaded.documents.length === 0 ? loaded.errors.map(String) : [],
+      // Errors that belong to no document (size, encoding, stream, too many documents).
+      fileErrors: loaded.errors.filter((e) => !loaded.documents.some((d) => d.errors.includes(e))).map(String),
     });
     return this.resolve(file);
   }
@@ -101,6 +106,7 @@ export class DesiredState {
     const next = new Map<string, NameRecord>();
     const files = new Set<string>([changedFile]);
     for (const record of this.files.values()) {
+      if (record.fileErrors.length > 0) continue; // a broken file runs nothing new
       for (const doc of record.documents) {
         if (doc.tunnel && !duplicateErrors.has(doc.tunnel)) {
           next.set(doc.tunnel.name, { name: doc.tunnel.name, file: record.file, index: doc.index, running: doc.tunnel, errors: [], conflicts: new Map() });
@@ -109,11 +115,13 @@ export class DesiredState {
     }
     for (const record of this.files.values()) {
       for (const doc of record.documents) {
-        if (doc.tunnel || doc.name === undefined || next.has(doc.name)) continue;
+        const broken = record.fileErrors.length > 0;
+        if ((doc.tunnel && !broken) || doc.name === undefined || next.has(doc.name)) continue;
         // Invalid now: the last valid version from the same file keeps running.
         const prev = previous.get(doc.name);
         const running = prev && prev.file === record.file ? prev.running : undefined;
-        next.set(doc.name, { name: doc.name, file: record.file, index: doc.index, running, errors: doc.errors.map(String), conflicts: new Map() });
+        const errors = [...record.fileErrors, ...doc.errors.map(String)];
+        next.set(doc.name, { name: doc.name, file: record.file, index: doc.index, running, errors, conflicts: new Map() });
       }
       if (record.fileErrors.length > 0) {
         // Nothing parsed: every tunnel this file ran keeps running, reported Invalid.

@@ -5,7 +5,9 @@
 // parent is watched too).
 import { watch, type FSWatcher } from "chokidar";
 import { realpath, readdir, stat } from "node:fs/promises";
-import { basename, dirname, join, relative, sep } from "node:path";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
+
+const REALPATH_POLL_MS = 1000;
 
 export interface WatcherHints {
   file(path: string): void;
@@ -19,7 +21,7 @@ export function isManifestName(path: string): boolean {
 /** A path below `dir` with a hidden segment (`.git`, `..data`, `.#tmp`) is not a manifest. */
 export function isHiddenBelow(dir: string, path: string): boolean {
   const rel = relative(dir, path);
-  if (rel === "" || rel.startsWith("..")) return false;
+  if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return false;
   return rel.split(sep).some((segment) => segment.startsWith("."));
 }
 
@@ -66,6 +68,7 @@ export class DirectoryWatcher {
   private parentWatcher: FSWatcher | undefined;
   private watchedRealPath: string | undefined;
   private closed = false;
+  private poll: NodeJS.Timeout | undefined;
 
   constructor(dir: string, hints: WatcherHints) {
     this.dir = dir;
@@ -73,33 +76,37 @@ export class DirectoryWatcher {
   }
 
   async start(): Promise<void> {
-    this.parentWatcher = watch(dirname(this.dir), {
-      depth: 0,
-      ignoreInitial: true,
-      ignored: (path: string) => path !== dirname(this.dir) && basename(path) !== basename(this.dir),
-    });
-    // DIR (or the symlink it is) appearing, vanishing or being swapped.
-    this.parentWatcher.on("all", () => {
-      void this.check();
-    });
+    // DIR (or the symlink it is) appearing, vanishing or being swapped. Any event in the parent
+    // is only a reason to look where DIR resolves to now (check() is a realpath, nothing more).
+    this.parentWatcher = watch(dirname(this.dir), { depth: 0, ignoreInitial: true });
+    this.parentWatcher.on("all", () => void this.check(false));
     this.parentWatcher.on("error", () => undefined);
+    // A symlink swapped by rename (git-sync, or a parent of DIR) raises no event for the link
+    // itself, and the parent's events can come before the swap: also look every second.
+    this.poll = setInterval(() => void this.check(false), REALPATH_POLL_MS);
+    this.poll.unref();
     await this.restart();
   }
 
-  /** Re-watch when DIR now resolves elsewhere (symlink swap) or came back; then rescan. */
-  async check(): Promise<void> {
+  /**
+   * Re-watch and rescan when DIR now resolves elsewhere (symlink swap), vanished or came back.
+   * With `force`, rescan anyway (periodic resync, folders appearing or vanishing).
+   */
+  async check(force = true): Promise<void> {
     let real: string | undefined;
     try {
       real = await realpath(this.dir);
     } catch {
       real = undefined;
     }
-    if (real !== this.watchedRealPath) await this.restart();
-    this.hints.rescan();
+    const moved = real !== this.watchedRealPath;
+    if (moved) await this.restart();
+    if (moved || force) this.hints.rescan();
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.poll);
     await Promise.all([this.watcher?.close(), this.parentWatcher?.close()]);
   }
 
@@ -120,14 +127,16 @@ export class DirectoryWatcher {
       ignored: (path: string) => isHiddenBelow(this.dir, path),
     });
     watcher.on("all", (event, path) => {
-      if ((event === "add" || event === "change" || event === "unlink") && isManifestName(path) && path !== this.dir) {
-        this.hints.file(path);
+      if (event === "add" || event === "change" || event === "unlink") {
+        // Status files, editor droppings and other non-manifests are no reason to look.
+        if (isManifestName(path)) this.hints.file(path);
+        else if (path === this.dir) void this.check(false);
       } else {
         // Folders appearing or vanishing, DIR itself changing: look at everything.
         void this.check();
       }
     });
-    watcher.on("error", () => void this.check());
+    watcher.on("error", () => void this.check(true));
     this.watcher = watcher;
     await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
   }

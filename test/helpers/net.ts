@@ -139,3 +139,11 @@ export async function openLive(port: number, host = "127.0.0.1"): Promise<LiveCo
   socket.on("error", () => undefined);
   return live;
 }
+
+/** Read the first line a new connection receives (a tagged echo server's tag). */
+export async function tagOf(port: number, host = "127.0.0.1"): Promise<string> {
+  const live = await openLive(port, host);
+  await waitFor(() => live.received.includes("\n") || live.closed, "tag line");
+  live.socket.destroy();
+  return live.received.split("\n")[0] ?? "";
+}

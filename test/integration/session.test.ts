@@ -4,7 +4,6 @@ import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import {
-  ConnectTimeoutError,
   ForwardRefusedError,
   PortInUseError,
   connect,
@@ -19,6 +18,7 @@ import {
   sha256,
   startEchoServer,
   startTaggedEchoServer,
+  tagOf,
   waitFor,
   type TestServer,
 } from "../helpers/net.ts";
@@ -34,14 +34,6 @@ function optionsFor(sshd: Sshd, extra: Partial<ConnectOptions> = {}): ConnectOpt
     hostKey: { knownHostsFile: sshd.knownHostsFile },
     ...extra,
   };
-}
-
-/** Read the first line a connection receives (the tagged echo server's tag). */
-async function tagOf(port: number): Promise<string> {
-  const live = await openLive(port);
-  await waitFor(() => live.received.includes("\n"), "tag line");
-  live.socket.destroy();
-  return live.received.split("\n")[0] ?? "";
 }
 
 describe("Session API against OpenSSH", { skip: !haveSshd }, () => {
@@ -270,4 +262,3 @@ async function startBlackhole(): Promise<{ port: number; close(): void }> {
   await waitFor(() => out.includes("full"), "blackhole listener");
   return { port: Number(out.split("\n")[0]), close: () => proc.kill() };
 }
-void ConnectTimeoutError;
