@@ -21,7 +21,10 @@ export interface DemoSetup {
 
 /** Writes the key (mode 600) and the manifest; returns the manifest's path. */
 export async function writeDemoFiles(setup: DemoSetup): Promise<string> {
-  await mkdir(setup.dir, { recursive: true });
+  const created = (await mkdir(setup.dir, { recursive: true })) !== undefined;
+  // Keep the throwaway key out of git when the demo runs inside a checkout (`npm start`). Only in
+  // a folder made here: an existing one is the user's, and so is its ignore policy.
+  if (created) await writeFile(path.join(setup.dir, ".gitignore"), "# written by tunnelctl demo\n*\n");
   const keyFile = path.join(setup.dir, DEMO_CLIENT_KEY);
   await writeFile(keyFile, setup.clientPrivateKey, { mode: 0o600 });
   await chmod(keyFile, 0o600); // writeFile's mode applies only to a new file

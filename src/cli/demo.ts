@@ -86,7 +86,7 @@ function instructions(at: Endpoints): string {
   echo service   127.0.0.1:${at.echoPort} (says "${DEMO_BANNER}", then echoes what you type)
   manifest       ${manifest}
 
-  try: nc 127.0.0.1 ${at.localPort}
+  try: nc 127.0.0.1 ${at.localPort}   (or telnet)
        — the local forward: through the SSH session to the echo service.
        The remote forward's port (chosen by the server) is in the table below; nc to it too.
   edit ${manifest} — add a forward, change a port — and watch the table

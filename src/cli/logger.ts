@@ -17,7 +17,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const human = options.pretty ?? process.stdout.isTTY === true;
   if (human) {
     // Synchronous: nothing to flush, and lines interleave correctly with the demo's table.
-    const stream: DestinationStream = pretty({ sync: true, destination: 1, colorize: true, translateTime: "SYS:HH:MM:ss.l" });
+    const stream: DestinationStream = pretty({ sync: true, destination: 1, colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" });
     flushDestination = undefined;
     return pino({ level: options.level }, stream);
   }

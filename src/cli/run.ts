@@ -1,4 +1,5 @@
 // `tunnelctl run [DIR]`: start the controller on DIR and keep it converging until SIGINT/SIGTERM.
+import { stat } from "node:fs/promises";
 import os from "node:os";
 import { startController } from "../controller/controller.ts";
 import type { Controller } from "../controller/types.ts";
@@ -24,6 +25,8 @@ export async function runRun(options: RunOptions, output: CliOutput): Promise<nu
   const logger = createLogger({ level: options.logLevel });
   const { dir, statusDir, selector, resyncMs, statusIntervalMs } = options;
   logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs }, "starting");
+  // Not an error (a volume may be mounted later), but a typo should not look like "no tunnels".
+  if (!(await isDirectory(dir))) logger.warn({ dir }, "the manifest directory does not exist (yet): waiting for it");
 
   const starting = startController({ dir, statusDir, selector, resyncMs, statusIntervalMs, logger, homeDir: os.homedir() });
   let controller: Controller | undefined;
@@ -48,4 +51,12 @@ export async function runRun(options: RunOptions, output: CliOutput): Promise<nu
     (err: unknown) => logger.error({ err }, "first scan failed"),
   );
   return signals.done;
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
 }
