@@ -1,7 +1,7 @@
 // A private OpenSSH sshd for tests: temp dir, generated host and client keys, generated config,
 // free loopback port, wait for "Server listening" (never a sleep), stop by pid.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,8 @@ export interface SshdOptions {
   config?: string[];
   /** Reuse a port (for stop-and-start-again tests). */
   port?: number;
+  /** Keep sshd's stock MaxStartups (10:30:100) instead of the roomy test default. */
+  stockLimits?: boolean;
 }
 
 export interface Sshd {
@@ -39,9 +41,14 @@ export interface Sshd {
   makeEncryptedKey(passphrase: string): string;
   /** Connection options for the Session API with the default key and pinned known_hosts. */
   logs(): string;
+  /** Stop the listening sshd only; sessions it forked live on (as after `systemctl restart ssh`). */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Kill the listener and every session process it forked (a crashed or rebooted server). */
+  kill(): Promise<void>;
   start(): Promise<void>;
   pid(): number | undefined;
+  /** Pids of the per-connection sshd processes (children of the listener). */
+  sessionPids(): number[];
 }
 
 export async function freePort(host = "127.0.0.1"): Promise<number> {
@@ -100,7 +107,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     "AllowTcpForwarding yes",
     "GatewayPorts clientspecified",
     "LogLevel VERBOSE",
-    "MaxStartups 100:30:200",
+    ...(options.stockLimits ? [] : ["MaxStartups 100:30:200"]),
     "MaxSessions 100",
   ];
   const configFile = join(dir, "sshd_config");
@@ -112,7 +119,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const start = (): Promise<void> =>
     new Promise((resolve, reject) => {
       // -D: foreground, -e: log to stderr (where we wait for "Server listening").
-      const proc = spawn(SSHD_PATH, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+      // detached: its own process group, so kill() reaches the session processes too.
+      const proc = spawn(SSHD_PATH, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"], detached: true });
       child = proc;
       let ready = false;
       const timer = setTimeout(() => {
@@ -169,12 +177,58 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     stop,
     start,
     pid: () => child?.pid,
+    sessionPids: () => (child?.pid ? childPids(child.pid) : []),
+    async kill() {
+      const proc = child;
+      const group = proc?.pid;
+      const sessions = group ? allDescendants(group) : [];
+      if (proc && group && proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+        try {
+          process.kill(-group, "SIGKILL");
+        } catch {
+          proc.kill("SIGKILL");
+        }
+        await exited;
+      }
+      // Session processes re-parented elsewhere (setsid) are killed by pid.
+      for (const pid of sessions) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      child = undefined;
+    },
   };
 }
 
-/** Stop sshd and remove its directory, including the session processes it forked. */
+/** Stop sshd, the session processes it forked, and remove its directory. */
 export async function destroySshd(sshd: Sshd | undefined): Promise<void> {
   if (!sshd) return;
-  await sshd.stop();
+  await sshd.kill();
   rmSync(sshd.dir, { recursive: true, force: true });
+}
+
+/** Direct children of `pid` (Linux /proc). */
+export function childPids(pid: number): number[] {
+  try {
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    return tasks.flatMap((t) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
+function allDescendants(pid: number): number[] {
+  const out: number[] = [];
+  for (const c of childPids(pid)) out.push(c, ...allDescendants(c));
+  return out;
 }
