@@ -49,6 +49,7 @@ class TunnelController implements Controller {
   private rescanPending = false;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  private stopped: Promise<void> | undefined;
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -97,8 +98,13 @@ class TunnelController implements Controller {
     return out;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /** Idempotent: every caller waits for the same shutdown. */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     for (const t of this.trailing.values()) clearTimeout(t);
