@@ -47,10 +47,21 @@ export interface StatusDoc {
     phase: string;
     observedGeneration: string;
     conditions: Array<{ type: string; status: string; reason: string; message: string; lastTransitionTime: string }>;
-    session: { state: string; reconnects: number; lastError: string; serverVersion: string };
+    session: { state: string; reconnects: number; lastError: string; serverVersion: string; connectedSince?: string; hostKeyFingerprint?: string };
     forwards: {
-      local: Array<{ localPort: number; remotePort: number; state: string; reason?: string; message: string; activeConnections: number; totalConnections: number }>;
-      remote: Array<{ remotePort: number; boundPort?: number; state: string; reason?: string; message: string }>;
+      local: Array<{
+        localPort: number;
+        remotePort: number;
+        state: string;
+        reason?: string;
+        message: string;
+        activeConnections: number;
+        totalConnections: number;
+        failedConnections?: number;
+        bytesIn?: number;
+        bytesOut?: number;
+      }>;
+      remote: Array<{ remotePort: number; boundPort?: number; state: string; reason?: string; message: string; activeConnections?: number; totalConnections?: number }>;
     };
     errors: string[];
   };
@@ -100,12 +111,12 @@ export interface RemoteFwd {
   bindAddress?: string;
 }
 
-/** A Tunnel manifest for the test sshd. */
+/** A Tunnel manifest for the test sshd. `keepalive` / `reconnect` replace the defaults (flow maps, e.g. "{interval: 500ms, countMax: 2}"). */
 export function manifest(
   sshd: Sshd,
   name: string,
   forwards: { local?: LocalFwd[]; remote?: RemoteFwd[] },
-  extra: { spec?: string; labels?: string } = {},
+  extra: { spec?: string; labels?: string; keepalive?: string; reconnect?: string } = {},
 ): string {
   const local = (forwards.local ?? [])
     .map(
@@ -130,8 +141,8 @@ ${extra.labels ? `  labels: ${extra.labels}\n` : ""}spec:
     privateKeyFile: ${sshd.clientKeyFile}
   hostKey:
     knownHostsFile: ${sshd.knownHostsFile}
-  keepalive: {interval: 2s, countMax: 3}
-  reconnect: {minDelay: 200ms, maxDelay: 2s}
+  keepalive: ${extra.keepalive ?? "{interval: 2s, countMax: 3}"}
+  reconnect: ${extra.reconnect ?? "{minDelay: 200ms, maxDelay: 2s}"}
 ${extra.spec ?? ""}  forwards:
     local:${local ? `\n${local}` : " []"}
     remote:${remote ? `\n${remote}` : " []"}

@@ -227,7 +227,8 @@ export function childPids(pid: number): number[] {
   }
 }
 
-function allDescendants(pid: number): number[] {
+/** Every descendant of `pid` (Linux /proc), children first. */
+export function allDescendants(pid: number): number[] {
   const out: number[] = [];
   for (const c of childPids(pid)) out.push(c, ...allDescendants(c));
   return out;
