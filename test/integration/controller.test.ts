@@ -333,6 +333,42 @@ describe("tunnelctl run against OpenSSH", { skip: !haveSshd }, () => {
     assert.equal(await ctl.stop(), 0);
   });
 
+  it("SIGTERM under load: exits 0, the remote port is bindable right after, final status written", async () => {
+    const dir = tempDir();
+    const ctl = run(dir);
+    const [localPort, remotePort] = [await freePort(), await freePort()];
+    const file = join(dir, "load.yaml");
+    writeFileSync(file, manifest(sshd, "load", { local: [{ localPort, remotePort: targets.A.port }], remote: [{ remotePort, localPort: targets.A.port }] }));
+    await waitForStatus(`${file}.status`, phaseIs("Ready"), "Ready", ctl);
+    // 20 connections through each forward, each pushing data as fast as it is echoed back.
+    const streams = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const live = await openLive(i % 2 === 0 ? localPort : remotePort);
+        const chunk = "x".repeat(16 * 1024) + "\n";
+        const pump = (): void => {
+          while (!live.closed && live.socket.write(chunk));
+          if (!live.closed) live.socket.once("drain", pump);
+        };
+        pump();
+        return live;
+      }),
+    );
+    await waitFor(() => streams.every((s) => s.received.length > 64 * 1024), "data flowing through every connection");
+    assert.equal(await ctl.stop("SIGTERM"), 0, ctl.output().slice(-2000));
+    // The server released the remote port: it can be bound again at once.
+    const { createServer } = await import("node:net");
+    const srv = createServer();
+    await new Promise<void>((resolve, reject) => {
+      srv.once("error", reject);
+      srv.listen(remotePort, "127.0.0.1", () => resolve());
+    });
+    await new Promise((r) => srv.close(r));
+    assert.equal(await probe(localPort), "ECONNREFUSED");
+    const final = await waitForStatus(`${file}.status`, (d) => d[0]!.status.session.state === "Closed", "final status");
+    assert.equal(final[0]!.status.session.state, "Closed");
+    for (const s of streams) s.socket.destroy();
+  });
+
   it("SIGTERM: releases remote forwards, closes ports, writes final status, exits 0", async () => {
     const dir = tempDir();
     const ctl = run(dir);
