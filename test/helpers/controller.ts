@@ -111,13 +111,28 @@ export interface RemoteFwd {
   bindAddress?: string;
 }
 
-/** A Tunnel manifest for the test sshd. `keepalive` / `reconnect` replace the defaults (flow maps, e.g. "{interval: 500ms, countMax: 2}"). */
+/**
+ * A Tunnel manifest for the test sshd. `keepalive` / `reconnect` replace the defaults (flow maps,
+ * e.g. "{interval: 500ms, countMax: 2}"); `auth` / `hostKey` replace the default key and
+ * known_hosts (field → YAML scalar or flow value, e.g. {privateKeyFile: f, passphraseEnv: "PASS"}).
+ */
 export function manifest(
   sshd: Sshd,
   name: string,
   forwards: { local?: LocalFwd[]; remote?: RemoteFwd[] },
-  extra: { spec?: string; labels?: string; keepalive?: string; reconnect?: string } = {},
+  extra: {
+    spec?: string;
+    labels?: string;
+    keepalive?: string;
+    reconnect?: string;
+    auth?: Record<string, string | boolean>;
+    hostKey?: Record<string, string>;
+  } = {},
 ): string {
+  const block = (fields: Record<string, string | boolean>): string =>
+    Object.entries(fields)
+      .map(([k, v]) => `    ${k}: ${String(v)}`)
+      .join("\n");
   const local = (forwards.local ?? [])
     .map(
       (f) =>
@@ -138,9 +153,9 @@ ${extra.labels ? `  labels: ${extra.labels}\n` : ""}spec:
   port: ${sshd.port}
   username: ${sshd.username}
   auth:
-    privateKeyFile: ${sshd.clientKeyFile}
+${block(extra.auth ?? { privateKeyFile: sshd.clientKeyFile })}
   hostKey:
-    knownHostsFile: ${sshd.knownHostsFile}
+${block(extra.hostKey ?? { knownHostsFile: sshd.knownHostsFile })}
   keepalive: ${extra.keepalive ?? "{interval: 2s, countMax: 3}"}
   reconnect: ${extra.reconnect ?? "{minDelay: 200ms, maxDelay: 2s}"}
 ${extra.spec ?? ""}  forwards:
