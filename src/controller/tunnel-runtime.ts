@@ -227,6 +227,7 @@ export class TunnelRuntime {
       const next = now() + backoff.next(this.random);
       const reason = reasonOf(err);
       if (!failure || failure.reason !== reason) this.log.warn({ forward: id, reason, err: { message: messageOf(err) } }, "forward failed");
+      else this.log.debug({ forward: id, reason, attempt: backoff.attempt, retryInMs: next - now() }, "forward retry failed");
       this.failures.set(id, { reason, message: messageOf(err), backoff, nextAttempt: next });
       later(next);
     }

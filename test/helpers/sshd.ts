@@ -227,7 +227,7 @@ export function childPids(pid: number): number[] {
   }
 }
 
-/** Every descendant of `pid` (Linux /proc), children first. */
+/** Every descendant of `pid` (Linux /proc), each before its own children. */
 export function allDescendants(pid: number): number[] {
   const out: number[] = [];
   for (const c of childPids(pid)) out.push(c, ...allDescendants(c));
