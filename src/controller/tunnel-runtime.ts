@@ -9,6 +9,7 @@ import type { Action, ForwardId, ObservedTunnel, SessionState } from "../reconci
 import { SshConnection } from "../ssh/connection.ts";
 import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
 import { ForwardSet } from "../ssh/forward-set.ts";
+import { bindAddressNote } from "../ssh/remote-forward.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
 import type { HandshakeLimiter } from "./handshake-limiter.ts";
 
@@ -207,7 +208,7 @@ export class TunnelRuntime {
       const base = info ? { ...spec, boundPort: info.boundPort, ...counters } : { ...spec, ...counters };
       const failure = this.failures.get(id);
       if (failure) return { ...base, state: "Failed", reason: failure.reason, message: failure.message };
-      if (info) return { ...base, state: "Active", message: "" };
+      if (info) return { ...base, state: "Active", message: bindAddressNote(spec.bindAddress) };
       return { ...base, state: "Pending", message: this.connected ? "" : "waiting for the session" };
     });
   }

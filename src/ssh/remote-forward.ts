@@ -11,6 +11,18 @@ export interface RemoteForwardTarget {
   localPort: number;
 }
 
+/**
+ * What a client can honestly say about where the server listens. The SSH protocol confirms a
+ * remote forward without saying which address the server bound: OpenSSH honours a non-loopback
+ * request only with `GatewayPorts clientspecified` (or `yes`), and under its default `no` binds
+ * loopback instead, silently. A loopback request needs no note; anything else gets one.
+ */
+export function bindAddressNote(bindAddress: string): string {
+  const loopback = bindAddress === "localhost" || bindAddress === "::1" || /^127\./.test(bindAddress);
+  if (loopback) return "";
+  return `requested ${bindAddress || "all addresses"}; the server's GatewayPorts setting decides the address it really listens on (OpenSSH's default, no, means loopback only)`;
+}
+
 /** Time allowed to reach localHost:localPort for one forwarded connection. */
 const LOCAL_CONNECT_TIMEOUT_MS = 30_000;
 
