@@ -1,0 +1,180 @@
+// The client side of every measurement, speaking target-server.ts's one-byte protocol. Every
+// operation has a deadline and rejects when it passes: a stuck forwarder ends the run, it never
+// hangs it.
+import { createHash } from "node:crypto";
+import { connect, type Socket } from "node:net";
+import { performance } from "node:perf_hooks";
+
+const CHUNK = Buffer.alloc(1024 * 1024, 0x5a);
+
+export class BenchTimeoutError extends Error {
+  override name = "BenchTimeoutError";
+}
+
+function withDeadline<T>(what: string, ms: number, socket: () => Socket | undefined, run: (done: (v: T) => void, fail: (e: Error) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      socket()?.destroy();
+      reject(new BenchTimeoutError(`${what}: no result within ${ms} ms`));
+    }, ms);
+    run(
+      (v) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket()?.destroy();
+        reject(e);
+      },
+    );
+  });
+}
+
+function open(port: number): Socket {
+  return connect({ host: "127.0.0.1", port, noDelay: true, allowHalfOpen: true });
+}
+
+/** Write `size` bytes after `head`, honouring backpressure; resolves when all are handed to the socket. */
+function writeBulk(socket: Socket, head: Buffer, size: number, onDone: () => void): void {
+  let left = size;
+  socket.write(head);
+  const pump = (): void => {
+    while (left > 0) {
+      const n = Math.min(left, CHUNK.length);
+      left -= n;
+      if (!socket.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
+        socket.once("drain", pump);
+        return;
+      }
+    }
+    onDone();
+  };
+  pump();
+}
+
+/** Client → target: send `size` bytes, wait for the target's count. Returns elapsed ms. */
+export function upload(port: number, size: number, timeoutMs: number): Promise<number> {
+  let socket: Socket | undefined;
+  return withDeadline(`upload ${size} B via :${port}`, timeoutMs, () => socket, (done, fail) => {
+    const t0 = performance.now();
+    socket = open(port);
+    const s = socket;
+    const reply: Buffer[] = [];
+    s.on("error", fail);
+    s.once("connect", () => writeBulk(s, Buffer.from("U"), size, () => s.end()));
+    s.on("data", (c: Buffer) => reply.push(c));
+    s.on("end", () => {
+      const elapsed = performance.now() - t0;
+      s.destroy();
+      const buf = Buffer.concat(reply);
+      const count = buf.length === 8 ? Number(buf.readBigUInt64BE(0)) : -1;
+      if (count !== size) fail(new Error(`upload via :${port}: target counted ${count} bytes, sent ${size}`));
+      else done(elapsed);
+    });
+  });
+}
+
+/** Target → client: ask for `size` bytes and read them all. Returns elapsed ms. */
+export function download(port: number, size: number, timeoutMs: number): Promise<number> {
+  let socket: Socket | undefined;
+  return withDeadline(`download ${size} B via :${port}`, timeoutMs, () => socket, (done, fail) => {
+    const t0 = performance.now();
+    socket = open(port);
+    const s = socket;
+    let count = 0;
+    s.on("error", fail);
+    s.once("connect", () => {
+      const head = Buffer.alloc(9);
+      head.write("D", 0);
+      head.writeBigUInt64BE(BigInt(size), 1);
+      s.write(head);
+    });
+    s.on("data", (c: Buffer) => (count += c.length));
+    s.on("end", () => {
+      const elapsed = performance.now() - t0;
+      s.end();
+      s.destroy();
+      if (count !== size) fail(new Error(`download via :${port}: received ${count} bytes, expected ${size}`));
+      else done(elapsed);
+    });
+  });
+}
+
+/** Connect, send one byte, wait for its echo. Returns elapsed ms (connect included). */
+export function echoOnce(port: number, timeoutMs: number): Promise<number> {
+  let socket: Socket | undefined;
+  return withDeadline(`1-byte echo via :${port}`, timeoutMs, () => socket, (done, fail) => {
+    const t0 = performance.now();
+    socket = open(port);
+    const s = socket;
+    s.on("error", fail);
+    s.once("connect", () => s.write("E"));
+    s.once("data", () => {
+      const elapsed = performance.now() - t0;
+      s.destroy();
+      done(elapsed);
+    });
+    s.once("end", () => fail(new Error(`1-byte echo via :${port}: closed before the echo`)));
+  });
+}
+
+/** Send `payload` through the echo target and hash what comes back (the leading E excluded). */
+export function echoHash(port: number, payload: Buffer, timeoutMs: number): Promise<string> {
+  let socket: Socket | undefined;
+  return withDeadline(`echo ${payload.length} B via :${port}`, timeoutMs, () => socket, (done, fail) => {
+    socket = open(port);
+    const s = socket;
+    const hash = createHash("sha256");
+    let skipped = false;
+    s.on("error", fail);
+    s.once("connect", () => {
+      s.write("E");
+      s.end(payload);
+    });
+    s.on("data", (c: Buffer) => {
+      if (!skipped) {
+        skipped = true;
+        c = c.subarray(1);
+      }
+      hash.update(c);
+    });
+    s.on("end", () => {
+      s.destroy();
+      done(hash.digest("hex"));
+    });
+  });
+}
+
+/** Wait until something accepts TCP connections on `port` (retrying every `everyMs`). */
+export async function waitAccepting(port: number, timeoutMs: number, everyMs = 20): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    if (await tryConnect(port)) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) throw new BenchTimeoutError(`nothing accepted on 127.0.0.1:${port} within ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
+export function tryConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

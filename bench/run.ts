@@ -1,0 +1,208 @@
+// `npm run bench`: tunnelctl against OpenSSH and the loopback limit, on 127.0.0.1 only, with a
+// private sshd it starts itself. Prints one table (median, p99, min, max per row) and the target
+// checks; `--json` prints the same as JSON. Progress goes to stderr. Never fails on a missed
+// target: the benchmark reports, tests enforce.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { ROOT } from "./lib/children.ts";
+import { formatMarkdown, formatText } from "./lib/format.ts";
+import { machineInfo } from "./lib/proc.ts";
+import { Report } from "./lib/report.ts";
+import { startRig, type Rig } from "./lib/rig.ts";
+import { MiB, formatSize, parseSize } from "./lib/stats.ts";
+import { runBackpressure } from "./sections/backpressure.ts";
+import { runConcurrency } from "./sections/concurrency.ts";
+import { runFleet } from "./sections/fleet.ts";
+import { runSetup } from "./sections/setup.ts";
+import { runThroughput } from "./sections/throughput.ts";
+
+const SECTIONS = ["throughput", "setup", "concurrency", "backpressure", "reconcile", "scale"] as const;
+type Section = (typeof SECTIONS)[number];
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --quick                 about a minute: smaller sizes, fewer rounds, fleets of 1 and 100
+  --sections LIST         comma-separated: ${SECTIONS.join(",")} (default: all)
+  --size SIZE             throughput transfer per direction (default 1GiB; quick 128MiB)
+  --rounds N              throughput and concurrency rounds (default 3; quick 2)
+  --connections N         sequential connections for setup latency (default 500; quick 100)
+  --concurrent N          concurrent connections (default 200; quick 50)
+  --concurrent-size SIZE  echoed per concurrent connection (default 1MiB)
+  --bp-size SIZE          offered to a target that never reads (default 512MiB; quick 64MiB)
+  --edits N               manifest edits per fleet size (default 200; quick 30)
+  --fleet-sizes LIST      tunnels loaded during the edits (default 1,100,1000; quick 1,100)
+  --scale-tunnels N       tunnels for the cold start / memory run (default 1000; quick 100)
+  --forwards N            forwards per fleet tunnel (default 10)
+  --remote-forwards N     of those, remote forwards (default 2)
+  --servers N             embedded ssh2 servers for fleets above 1 tunnel (default 4)
+  --cpu-prof [DIR]        run tunnelctl under --cpu-prof; profiles in DIR (default bench/profiles)
+  --built                 run bin/tunnelctl.js (needs npm run build) instead of src/ under tsx
+  --json                  print JSON instead of the table
+  --results FILE          also write the table into FILE (Markdown; e.g. bench/RESULTS.md)
+  -h, --help
+`;
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    sections: { type: "string" },
+    size: { type: "string" },
+    rounds: { type: "string" },
+    connections: { type: "string" },
+    concurrent: { type: "string" },
+    "concurrent-size": { type: "string" },
+    "bp-size": { type: "string" },
+    edits: { type: "string" },
+    "fleet-sizes": { type: "string" },
+    "scale-tunnels": { type: "string" },
+    forwards: { type: "string" },
+    "remote-forwards": { type: "string" },
+    servers: { type: "string" },
+    "cpu-prof": { type: "string" },
+    built: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    results: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+  allowPositionals: false,
+  strict: true,
+});
+
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const quick = values.quick;
+const int = (text: string | undefined, fallback: number, name: string): number => {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) usage(`--${name} must be a whole number, not "${text}"`);
+  return n;
+};
+function usage(message: string): never {
+  process.stderr.write(`bench: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+const size = (text: string | undefined, fallback: number, name: string): number => {
+  try {
+    return text === undefined ? fallback : parseSize(text);
+  } catch (err) {
+    usage(`--${name}: ${(err as Error).message}`);
+  }
+};
+
+const sections = new Set<Section>();
+for (const s of (values.sections ?? SECTIONS.join(",")).split(",").map((x) => x.trim()).filter(Boolean)) {
+  if (!(SECTIONS as readonly string[]).includes(s)) usage(`unknown section "${s}"`);
+  sections.add(s as Section);
+}
+
+const options = {
+  size: size(values.size, quick ? 128 * MiB : 1024 * MiB, "size"),
+  rounds: Math.max(1, int(values.rounds, quick ? 2 : 3, "rounds")),
+  connections: Math.max(1, int(values.connections, quick ? 100 : 500, "connections")),
+  concurrent: Math.max(1, int(values.concurrent, quick ? 50 : 200, "concurrent")),
+  concurrentSize: size(values["concurrent-size"], MiB, "concurrent-size"),
+  bpSize: size(values["bp-size"], quick ? 64 * MiB : 512 * MiB, "bp-size"),
+  edits: int(values.edits, quick ? 30 : 200, "edits"),
+  fleetSizes: (values["fleet-sizes"] ?? (quick ? "1,100" : "1,100,1000")).split(",").map((x) => int(x.trim(), 1, "fleet-sizes")),
+  scaleTunnels: Math.max(1, int(values["scale-tunnels"], quick ? 100 : 1000, "scale-tunnels")),
+  forwards: Math.max(1, int(values.forwards, 10, "forwards")),
+  remoteForwards: int(values["remote-forwards"], 2, "remote-forwards"),
+  servers: Math.max(1, int(values.servers, 4, "servers")),
+  cpuProfDir: values["cpu-prof"] === undefined ? undefined : resolve(values["cpu-prof"] || join(ROOT, "bench", "profiles")),
+  built: values.built,
+};
+if (options.remoteForwards > options.forwards) usage("--remote-forwards cannot exceed --forwards");
+if (options.built && !existsSync(join(ROOT, "dist", "cli", "main.js"))) usage("--built needs dist/: run npm run build first");
+if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const ssh2Version = (JSON.parse(readFileSync(join(ROOT, "node_modules", "ssh2", "package.json"), "utf8")) as { version: string }).version;
+const machine = machineInfo(ssh2Version);
+const report = new Report();
+const startedAt = new Date();
+const t0 = performance.now();
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+
+log(`tunnelctl bench: sections ${[...sections].join(", ")}${quick ? " (quick)" : ""}`);
+if (!existsSync(join(ROOT, "node_modules", "ssh2", "lib", "protocol", "crypto", "build", "Release", "sshcrypto.node"))) {
+  report.note("ssh2's native binding (sshcrypto.node) is missing: tunnelctl runs on the slower JavaScript crypto paths");
+}
+
+let rig: Rig | undefined;
+try {
+  if (sections.has("throughput") || sections.has("setup") || sections.has("concurrency") || sections.has("backpressure")) {
+    log("starting the rig: sshd, targets, relay, ssh -L/-R (default, aes128-gcm), tunnelctl run");
+    rig = await startRig({ cpuProfDir: options.cpuProfDir, built: options.built });
+    log(`  ciphers: OpenSSH default ${rig.ciphers.openSshDefault}, tunnelctl (ssh2 default) ${rig.ciphers.tunnelctl}`);
+    report.note(`ciphers negotiated: OpenSSH default ${rig.ciphers.openSshDefault}; tunnelctl (ssh2 defaults) ${rig.ciphers.tunnelctl}`);
+    if (sections.has("throughput")) {
+      log(`throughput: ${formatSize(options.size)} each way, ${options.rounds} rounds`);
+      await runThroughput(rig, report, { size: options.size, rounds: options.rounds, log });
+    }
+    if (sections.has("setup")) {
+      log(`setup: ${options.connections} sequential connect + 1-byte echo per contender`);
+      await runSetup(rig, report, { connections: options.connections, rounds: Math.min(5, options.connections), log });
+    }
+    if (sections.has("concurrency")) {
+      log(`concurrency: ${options.concurrent} × ${formatSize(options.concurrentSize)}, ${options.rounds} rounds`);
+      await runConcurrency(rig, report, { connections: options.concurrent, size: options.concurrentSize, rounds: options.rounds, log });
+    }
+    if (sections.has("backpressure")) {
+      log(`backpressure: ${formatSize(options.bpSize)} offered to a target that never reads`);
+      await runBackpressure(rig, report, { size: options.bpSize, stallMs: 3000, log });
+    }
+    const stopMs = await rig.tunnelctl.stop("SIGTERM", 10_000);
+    log(`  tunnelctl (rig) stopped in ${stopMs} ms`);
+    await rig.close();
+    rig = undefined;
+  }
+  if (sections.has("reconcile") || sections.has("scale")) {
+    await runFleet(report, {
+      sizes: sections.has("reconcile") ? options.fleetSizes : [],
+      scaleTunnels: sections.has("scale") ? options.scaleTunnels : undefined,
+      edits: options.edits,
+      forwards: options.forwards,
+      remoteForwards: options.remoteForwards,
+      servers: options.servers,
+      cpuProfDir: options.cpuProfDir,
+      built: options.built,
+      cpuPerGiB: report.rows.filter((r) => r.metric === "forwarder CPU per GiB" && r.contender.startsWith("tunnelctl")),
+      log,
+    });
+  }
+} catch (err) {
+  log(`bench failed: ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = 1;
+} finally {
+  await rig?.close();
+}
+
+const durationS = (performance.now() - t0) / 1000;
+if (values.json) {
+  process.stdout.write(
+    `${JSON.stringify({ startedAt: startedAt.toISOString(), durationS, command, machine, options, rows: report.rows, checks: report.checks, notes: report.notes }, null, 2)}\n`,
+  );
+} else {
+  process.stdout.write(formatText(report, machine, `tunnelctl bench — ${command} — ${durationS.toFixed(0)} s`));
+}
+if (values.results) {
+  const file = resolve(values.results);
+  const generated = formatMarkdown(report, machine, command, startedAt.toISOString(), durationS);
+  writeFileSync(file, mergeResults(existsSync(file) ? readFileSync(file, "utf8") : "", generated));
+  log(`wrote ${file}`);
+}
+
+/** Replace the generated part of RESULTS.md, keeping whatever was written by hand around it. */
+function mergeResults(existing: string, generated: string): string {
+  const begin = "<!-- bench:begin (generated by npm run bench -- --results; edit outside these markers) -->";
+  const end = "<!-- bench:end -->";
+  const block = `${begin}\n${generated}\n${end}`;
+  const i = existing.indexOf(begin.slice(0, 16));
+  const j = existing.indexOf(end);
+  if (i < 0 || j < 0) return `${block}\n${existing}`;
+  return `${existing.slice(0, i)}${block}${existing.slice(j + end.length)}`;
+}
