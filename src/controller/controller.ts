@@ -42,6 +42,8 @@ class TunnelController implements Controller {
   private readonly watcher: DirectoryWatcher;
   private readonly lastStatus = new Map<string, TunnelStatusDoc[]>();
   private readonly statusFiles = new Set<string>();
+  /** The manifest file whose status last listed each tunnel name. */
+  private readonly statusFileOf = new Map<string, string>();
   private fileChain = Promise.resolve();
   private readonly pendingFiles = new Set<string>();
   private readonly finalFiles = new Set<string>();
@@ -220,7 +222,9 @@ class TunnelController implements Controller {
     if (actions.length > 0) this.log.debug({ tunnel: name, actions: actions.map((a) => a.type) }, "reconcile");
     const requeueAfter = await runtime.apply(actions, spec, Date.now);
     if (!spec && runtime.idle) this.runtimes.delete(name);
-    if (record) await this.writeFileStatus(record.file);
+    // A pruned tunnel's status file goes only now, after its ports and session are closed.
+    const statusFile = record?.file ?? this.statusFileOf.get(name);
+    if (statusFile) await this.writeFileStatus(statusFile);
     return { requeueAfter };
   }
 
@@ -266,6 +270,10 @@ class TunnelController implements Controller {
       }
     }
     if (observations.length === 0) {
+      // Tunnels being torn down keep their status file until they are gone.
+      const tearingDown = (this.lastStatus.get(path) ?? []).some((d) => this.runtimes.has(d.metadata.name));
+      if (tearingDown) return;
+      for (const d of this.lastStatus.get(path) ?? []) if (this.statusFileOf.get(d.metadata.name) === file) this.statusFileOf.delete(d.metadata.name);
       if (this.statusFiles.delete(path)) {
         this.lastStatus.delete(path);
         await this.writer.remove(path).catch((err: unknown) => this.log.warn({ path, err }, "cannot remove status file"));
@@ -276,6 +284,7 @@ class TunnelController implements Controller {
     const now = new Date().toISOString();
     const docs = observations.map((o) => buildTunnelStatus(o, previous.find((p) => p.metadata.name === o.name), now));
     this.lastStatus.set(path, docs);
+    for (const o of observations) if (o.name) this.statusFileOf.set(o.name, file);
     this.statusFiles.add(path);
     try {
       if (force) await this.writer.flush(path, docs);

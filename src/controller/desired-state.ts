@@ -123,10 +123,12 @@ export class DesiredState {
         const errors = [...record.fileErrors, ...doc.errors.map(String)];
         next.set(doc.name, { name: doc.name, file: record.file, index: doc.index, running, errors, conflicts: new Map() });
       }
-      if (record.fileErrors.length > 0) {
-        // Nothing parsed: every tunnel this file ran keeps running, reported Invalid.
+      const allErrors = [...record.fileErrors, ...record.documents.flatMap((d) => d.errors.map(String))];
+      if (allErrors.length > 0) {
+        // A file with errors never deletes a tunnel (a document whose name cannot be read may be
+        // it): every tunnel this file ran and no longer names keeps running, reported Invalid.
         for (const prev of previous.values()) {
-          if (prev.file === record.file && !next.has(prev.name)) next.set(prev.name, { ...prev, errors: record.fileErrors, conflicts: new Map() });
+          if (prev.file === record.file && !next.has(prev.name)) next.set(prev.name, { ...prev, errors: allErrors, conflicts: new Map() });
         }
       }
     }
