@@ -63,6 +63,19 @@ function startExchange(port: number, payload: Buffer): Exchange {
   };
 }
 
+/** `promise`, or a failure naming `what` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The sshd processes serving our connections, and everything they forked. */
 function sessionTree(sshd: Sshd): number[] {
   return sshd.sessionPids().flatMap((pid) => [pid, ...allDescendants(pid)]);
@@ -319,8 +332,8 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
 
     // A connection the session does not come back for within connectTimeout is closed, and counted.
     const hasty = startExchange(hastyPort, Buffer.from("never answered\n"));
-    const hastyAt = await hasty.connected;
-    const hastyEnd = await hasty.finished;
+    const hastyAt = await within(hasty.connected, 5000, "the hasty connection accepted");
+    const hastyEnd = await within(hasty.finished, hastyTimeout + 5000, "the hasty connection closed after its connectTimeout");
     const heldFor = hastyEnd.closedAt - hastyAt;
     assert.equal(hastyEnd.data.length, 0, "nothing came back on the timed-out connection");
     assert.ok(heldFor >= hastyTimeout - 50 && heldFor < hastyTimeout + 2000, `held ${heldFor} ms against a ${hastyTimeout} ms connectTimeout`);
@@ -330,12 +343,12 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
     // A connection with a generous connectTimeout is held: accepted, counted active, not closed.
     const payload = randomPayload(512 * 1024);
     const patient = startExchange(patientPort, payload);
-    const patientAt = await patient.connected;
+    const patientAt = await within(patient.connected, 5000, "the patient connection accepted");
     await waitForStatus(status, (d) => st(d).forwards.local[0]?.activeConnections === 1, "the held connection counted as active", ctl);
     assert.equal(patient.closed, false, "the held connection is still open");
 
     await sshd.start();
-    const served = await patient.finished;
+    const served = await within(patient.finished, 20_000, "the held connection served and closed");
     assert.equal(sha256(served.data), sha256(payload), `held connection: ${served.data.length} of ${payload.length} bytes came back intact`);
     assert.ok(served.closedAt - patientAt < 20_000, "served within connectTimeout");
     const back = await waitForStatus(status, (d) => phaseIs("Ready")(d) && st(d).session.reconnects === 1, "Ready again with reconnects: 1", ctl);
