@@ -21,9 +21,15 @@ export interface LocalForwardEvents {
   onOpenFailed?: (err: Error) => void;
 }
 
+/** The connectTimeout of one accepted connection: it runs from accept, held time included. */
+interface Deadline {
+  timer: NodeJS.Timeout;
+  expired: boolean;
+}
+
 interface Waiting {
   socket: Socket;
-  timer: NodeJS.Timeout;
+  deadline: Deadline;
 }
 
 export class LocalForward {
@@ -84,14 +90,13 @@ export class LocalForward {
     return this.sockets.size;
   }
 
-  /** Attach (or, with undefined, detach) the SSH side. Waiting connections go through at once. */
+  /** Attach (or, with undefined, detach) the SSH side. Waiting connections go through at once, within what is left of their connectTimeout. */
   setOpener(opener: ChannelOpener | undefined): void {
     this.opener = opener;
     if (!opener) return;
     for (const w of [...this.waiting]) {
       this.waiting.delete(w);
-      clearTimeout(w.timer);
-      this.open(w.socket);
+      this.open(w.socket, w.deadline);
     }
   }
 
@@ -105,7 +110,7 @@ export class LocalForward {
     if (!this.listening) return;
     this.listening = false;
     for (const w of this.waiting) {
-      clearTimeout(w.timer);
+      clearTimeout(w.deadline.timer);
       w.socket.destroy();
     }
     this.waiting.clear();
@@ -131,48 +136,49 @@ export class LocalForward {
       this.stats.untrack(socket);
     });
     socket.on("error", () => undefined);
+    // One deadline from accept to an open channel: time held waiting for a session counts.
+    const { remoteHost, remotePort, connectTimeout } = this.target;
+    const deadline: Deadline = {
+      expired: false,
+      timer: setTimeout(() => {
+        deadline.expired = true;
+        this.waiting.delete(waiting);
+        this.fail(socket, new ConnectTimeoutError(formatHostPort(remoteHost, remotePort), connectTimeout));
+      }, connectTimeout),
+    };
+    const waiting: Waiting = { socket, deadline };
+    socket.once("close", () => {
+      clearTimeout(deadline.timer);
+      this.waiting.delete(waiting);
+    });
     if (this.opener) {
-      this.open(socket);
+      this.open(socket, deadline);
       return;
     }
     // No session right now (reconnecting): hold the connection rather than refuse it.
-    const waiting: Waiting = {
-      socket,
-      timer: setTimeout(() => {
-        this.waiting.delete(waiting);
-        this.fail(socket, new ConnectTimeoutError(formatHostPort(this.target.remoteHost, this.target.remotePort), this.target.connectTimeout));
-      }, this.target.connectTimeout),
-    };
     this.waiting.add(waiting);
-    socket.once("close", () => {
-      if (this.waiting.delete(waiting)) clearTimeout(waiting.timer);
-    });
   }
 
-  private open(socket: Socket): void {
+  private open(socket: Socket, deadline: Deadline): void {
     const opener = this.opener;
-    if (!opener || socket.destroyed) {
+    if (!opener || socket.destroyed || deadline.expired) {
+      clearTimeout(deadline.timer);
       if (!socket.destroyed) this.fail(socket, new Error("no SSH session"));
       return;
     }
-    const { remoteHost, remotePort, connectTimeout } = this.target;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      this.fail(socket, new ConnectTimeoutError(formatHostPort(remoteHost, remotePort), connectTimeout));
-    }, connectTimeout);
+    const { remoteHost, remotePort } = this.target;
     opener(socket.remoteAddress ?? "127.0.0.1", socket.remotePort ?? 0, remoteHost, remotePort).then(
       (channel) => {
-        clearTimeout(timer);
-        if (timedOut || socket.destroyed) {
+        clearTimeout(deadline.timer);
+        if (deadline.expired || socket.destroyed) {
           channel.destroy();
           return;
         }
         splice(socket, channel, () => undefined);
       },
       (err: unknown) => {
-        clearTimeout(timer);
-        if (!timedOut) this.fail(socket, err instanceof Error ? err : new Error(messageOf(err)));
+        clearTimeout(deadline.timer);
+        if (!deadline.expired) this.fail(socket, err instanceof Error ? err : new Error(messageOf(err)));
       },
     );
   }
