@@ -1,7 +1,8 @@
 // Turn auth references (files, env names, agent socket) into what ssh2 needs. Secrets are read
 // here, handed to ssh2 and never put into an error message or a log line.
+import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
-import ssh2 from "ssh2";
+import ssh2, { type ParsedKey } from "ssh2";
 import { AuthError } from "./errors.ts";
 
 export interface AuthOptions {
@@ -14,10 +15,33 @@ export interface AuthOptions {
 }
 
 export interface ResolvedAuth {
-  privateKey?: Buffer;
-  passphrase?: string;
+  /** Parsed and, when encrypted, already decrypted: ssh2 must not parse it again. */
+  privateKey?: ParsedKey;
   agent?: string;
   password?: string;
+}
+
+/**
+ * Decrypting an OpenSSH key runs bcrypt-pbkdf in JavaScript: ~300 ms with the event loop blocked
+ * (every other tunnel's traffic stalls) at ssh-keygen's default 16 rounds. Parse each key file
+ * content once per passphrase, not on every connect and every retry of a wrong passphrase. The
+ * cache key is a hash; entries hold what an open connection holds anyway.
+ */
+const parsedKeys = new Map<string, ParsedKey | Error>();
+const PARSED_KEYS_MAX = 64;
+
+function parseKeyOnce(key: Buffer, passphrase: string | undefined): ParsedKey | Error {
+  const hash = createHash("sha256").update(key);
+  if (passphrase !== undefined) hash.update("\0passphrase\0").update(passphrase);
+  const id = hash.digest("hex");
+  const cached = parsedKeys.get(id);
+  if (cached) return cached;
+  const result = ssh2.utils.parseKey(key, passphrase);
+  // ssh2 types say one key; its OpenSSH parser may return a list (of one).
+  const parsed = Array.isArray(result) ? ((result as ParsedKey[])[0] ?? new Error("no key in file")) : result;
+  if (parsedKeys.size >= PARSED_KEYS_MAX) parsedKeys.delete(parsedKeys.keys().next().value as string);
+  parsedKeys.set(id, parsed);
+  return parsed;
 }
 
 async function readSecretFile(file: string, what: string): Promise<string> {
@@ -67,8 +91,8 @@ export async function resolveAuth(auth: AuthOptions): Promise<ResolvedAuth> {
     let passphrase: string | undefined;
     if (auth.passphraseFile) passphrase = await readSecretFile(auth.passphraseFile, "passphrase file");
     else if (auth.passphraseEnv) passphrase = readSecretEnv(auth.passphraseEnv, "passphrase");
-    // ssh2 throws synchronously from connect() on a wrong passphrase; check here for a clear error.
-    const parsed = ssh2.utils.parseKey(key, passphrase);
+    // Parsed here, once, for a clear error (ssh2 would throw "Cannot parse privateKey" from connect()).
+    const parsed = parseKeyOnce(key, passphrase);
     if (parsed instanceof Error) {
       const encrypted = /encrypted|passphrase|bad decrypt/i.test(parsed.message);
       throw new AuthError(
@@ -80,8 +104,10 @@ export async function resolveAuth(auth: AuthOptions): Promise<ResolvedAuth> {
         { reason: encrypted && passphrase !== undefined ? "PassphraseWrong" : "KeyFileError" },
       );
     }
-    resolved.privateKey = key;
-    if (passphrase !== undefined) resolved.passphrase = passphrase;
+    if (!parsed.isPrivateKey()) {
+      throw new AuthError(`Cannot use ${file} as a private key: it holds a public key`, { reason: "KeyFileError" });
+    }
+    resolved.privateKey = parsed;
   }
   if (auth.agent) {
     const socket = auth.agent === true ? process.env.SSH_AUTH_SOCK : auth.agent;

@@ -2,7 +2,14 @@
 // key checking, auth, keepalive, typed errors, channel accounting and one terminal 'close' event.
 import { EventEmitter } from "node:events";
 import { connect as netConnect, type Socket } from "node:net";
-import ssh2, { type Client, type ClientChannel, type TcpConnectionDetails, type AcceptConnection, type RejectConnection } from "ssh2";
+import ssh2, {
+  type AcceptConnection,
+  type AnyAuthMethod,
+  type Client,
+  type ClientChannel,
+  type RejectConnection,
+  type TcpConnectionDetails,
+} from "ssh2";
 import { resolveAuth, type AuthOptions } from "./auth.ts";
 import {
   AuthError,
@@ -93,7 +100,13 @@ export class SshConnection extends EventEmitter {
         // forwardOut throws synchronously after a disconnect.
         this.client.forwardOut(srcAddr, srcPort, dstHost, dstPort, (err, channel) => {
           if (err) {
-            reject(new TargetError(dstHost, dstPort, err.message, { cause: err }));
+            // Opens still pending when the connection drops fail after 'close' ("No response from
+            // server"): the session is at fault, not the target.
+            reject(
+              this.closedFlag
+                ? new ConnectionError("ConnectionLost", `Connection to ${formatHostPort(this.host, this.port)} lost while opening ${formatHostPort(dstHost, dstPort)}`, { cause: err })
+                : new TargetError(dstHost, dstPort, err.message, { cause: err }),
+            );
             return;
           }
           this.trackChannel(channel);
@@ -254,15 +267,19 @@ export class SshConnection extends EventEmitter {
           verify(verdict.ok);
         },
       };
-      if (auth.privateKey) config.privateKey = auth.privateKey;
-      if (auth.passphrase !== undefined) config.passphrase = auth.passphrase;
-      if (auth.agent) config.agent = auth.agent;
-      if (auth.password !== undefined) config.password = auth.password;
+      // The methods in ssh2's own order, with the key already parsed (see resolveAuth): given a
+      // key file and passphrase instead, ssh2 would decrypt it again on every connect.
+      const username = options.username;
+      const methods: AnyAuthMethod[] = [{ type: "none", username }];
+      if (auth.password !== undefined) methods.push({ type: "password", username, password: auth.password });
+      if (auth.privateKey) methods.push({ type: "publickey", username, key: auth.privateKey });
+      if (auth.agent) methods.push({ type: "agent", username, agent: auth.agent });
+      config.authHandler = methods;
       try {
         client.connect(config);
       } catch (err) {
-        // ssh2 throws synchronously on a key it cannot parse; never echo the passphrase.
-        fail(new AuthError(`Cannot use the private key for ${where}`, { reason: "KeyFileError" }));
+        // Not expected with a parsed key; never echo a secret if it happens.
+        fail(new AuthError(`Cannot start authentication to ${where}`, { reason: "KeyFileError" }));
         void err;
       }
     });
