@@ -88,7 +88,7 @@ describe("bad input never stops the controller nor a healthy tunnel", { skip: !h
       return { docs, line: undefined, doc: undefined };
     };
     const all = [...expected.keys()];
-    await waitFor(() => all.every((n) => reported(n).line !== undefined), "every file reported", 20_000).catch((err: Error) => {
+    await waitFor(() => all.every((n) => reported(n).line !== undefined), "every file reported", 30_000).catch((err: Error) => {
       const missing = all.filter((n) => reported(n).line === undefined);
       const detail = missing
         .slice(0, 5)
@@ -106,7 +106,7 @@ describe("bad input never stops the controller nor a healthy tunnel", { skip: !h
 
     // And away again: their status files go with them; the healthy tunnel never noticed.
     for (const name of all) unlinkSync(join(dir, name));
-    await waitFor(() => all.every((n) => !existsSync(join(dir, `${n}.status`))), "status files of removed manifests gone", 15_000);
+    await waitFor(() => all.every((n) => !existsSync(join(dir, `${n}.status`))), "status files of removed manifests gone", 30_000);
     await healthyStillServes();
   });
 
@@ -124,6 +124,10 @@ describe("bad input never stops the controller nor a healthy tunnel", { skip: !h
       copyFileSync(sshd.clientKeyFile, unreadableKey);
       chmodSync(unreadableKey, 0o000);
     }
+    // A public key where the private one belongs: a common slip.
+    const publicKey = join(keys, "public_key");
+    copyFileSync(`${sshd.clientKeyFile}.pub`, publicKey);
+    chmodSync(publicKey, 0o600);
     const encrypted = sshd.makeEncryptedKey("the-right-passphrase");
     const wrongPass = join(keys, "wrong_pass");
     writeFileSync(join(keys, "wrong_pass"), "not-the-passphrase\n", { mode: 0o600 });
@@ -132,6 +136,7 @@ describe("bad input never stops the controller nor a healthy tunnel", { skip: !h
       { name: "key-perms", auth: { privateKeyFile: openKey }, reason: "KeyFileError", message: /accessible by others \(mode 644\)/ },
       { name: "key-unreadable", auth: { privateKeyFile: unreadableKey }, reason: "KeyFileError", message: /Cannot read private key .*unreadable_key: E(ISDIR|ACCES)/ },
       { name: "key-missing", auth: { privateKeyFile: join(keys, "no_such_key") }, reason: "KeyFileError", message: /no_such_key: ENOENT/ },
+      { name: "key-public", auth: { privateKeyFile: publicKey }, reason: "KeyFileError", message: /public_key as a private key: it holds a public key/ },
       { name: "passphrase-wrong", auth: { privateKeyFile: encrypted, passphraseFile: wrongPass }, reason: "PassphraseWrong", message: /wrong passphrase/ },
       { name: "passphrase-env-unset", auth: { privateKeyFile: encrypted, passphraseEnv: "TUNNELCTL_TEST_UNSET_PASSPHRASE" }, reason: "SecretUnavailable", message: /TUNNELCTL_TEST_UNSET_PASSPHRASE is not set/ },
       { name: "agent-missing", auth: { agent: join(keys, "no-agent.sock") }, reason: "AgentUnavailable", message: /no-agent\.sock is not available/ },
