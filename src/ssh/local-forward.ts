@@ -3,7 +3,7 @@
 // sockets wait (up to connectTimeout) and are served once one is attached again.
 import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { BindError, ConnectTimeoutError, PortInUseError, formatHostPort, messageOf } from "./errors.ts";
+import { BindError, ConnectTimeoutError, PortInUseError, TunnelError, formatHostPort, messageOf } from "./errors.ts";
 import { splice } from "./splice.ts";
 import { ForwardStats } from "./stats.ts";
 
@@ -96,7 +96,7 @@ export class LocalForward {
     if (!opener) return;
     for (const w of [...this.waiting]) {
       this.waiting.delete(w);
-      this.open(w.socket, w.deadline);
+      this.open(w);
     }
   }
 
@@ -151,19 +151,16 @@ export class LocalForward {
       clearTimeout(deadline.timer);
       this.waiting.delete(waiting);
     });
-    if (this.opener) {
-      this.open(socket, deadline);
-      return;
-    }
-    // No session right now (reconnecting): hold the connection rather than refuse it.
-    this.waiting.add(waiting);
+    this.open(waiting);
   }
 
-  private open(socket: Socket, deadline: Deadline): void {
+  private open(held: Waiting): void {
+    const { socket, deadline } = held;
+    if (socket.destroyed || deadline.expired) return;
     const opener = this.opener;
-    if (!opener || socket.destroyed || deadline.expired) {
-      clearTimeout(deadline.timer);
-      if (!socket.destroyed) this.fail(socket, new Error("no SSH session"));
+    if (!opener) {
+      // No session right now (reconnecting): hold the connection rather than refuse it.
+      this.waiting.add(held);
       return;
     }
     const { remoteHost, remotePort } = this.target;
@@ -177,8 +174,16 @@ export class LocalForward {
         splice(socket, channel, () => undefined);
       },
       (err: unknown) => {
+        if (deadline.expired) return;
+        if (sessionGone(err) && this.listening && !socket.destroyed) {
+          // The session died under this open (a half-open peer found out by keepalive): not the
+          // target's fault. Wait for the next session, within what is left of connectTimeout.
+          if (this.opener && this.opener !== opener) this.open(held);
+          else this.waiting.add(held);
+          return;
+        }
         clearTimeout(deadline.timer);
-        if (!deadline.expired) this.fail(socket, err instanceof Error ? err : new Error(messageOf(err)));
+        this.fail(socket, err instanceof Error ? err : new Error(messageOf(err)));
       },
     );
   }
@@ -188,4 +193,9 @@ export class LocalForward {
     socket.destroy();
     this.events.onOpenFailed?.(err);
   }
+}
+
+/** The SSH connection went away under a channel open (as opposed to the target refusing). */
+function sessionGone(err: unknown): boolean {
+  return err instanceof TunnelError && (err.reason === "ConnectionLost" || err.reason === "NotConnected");
 }

@@ -229,6 +229,11 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
     cleanups.push(() => signal(frozen, "SIGKILL"));
     signal(frozen, "SIGSTOP");
     const stoppedAt = Date.now();
+    // A connection made while the peer is frozen but not yet found out: its channel open goes
+    // unanswered; it must be held and served on the new session, not failed with the old one.
+    const payload = randomPayload(256 * 1024);
+    const unlucky = startExchange(localPort, payload);
+    await within(unlucky.connected, 5000, "a connection accepted while the peer is frozen");
 
     const lost = await waitForStatus(status, (d) => st(d).session.state !== "Connected" && st(d).session.lastError !== "", "the session noticed as lost", ctl);
     const detectedMs = Date.now() - stoppedAt;
@@ -246,6 +251,8 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
     assert.notEqual(st(back).session.connectedSince, st(ready).session.connectedSince, "a new session");
     assert.ok(sshd.sessionPids().some((pid) => !frozen.includes(pid)), "a new server-side session serves us");
     await assertFlows(localPort, "local forward on the new session");
+    const served = await within(unlucky.finished, 10_000, "the connection made during the freeze served and closed");
+    assert.equal(sha256(served.data), sha256(payload), `connection made during the freeze: ${served.data.length} of ${payload.length} bytes came back intact`);
     // The connection that rode on the frozen session is closed, not left hanging.
     await waitFor(() => live.closed, "the connection on the frozen session closed", 5000);
     signal(frozen, "SIGKILL");

@@ -6,10 +6,18 @@ import { connect, type Socket } from "node:net";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 import type { Duplex } from "node:stream";
 import { PassThrough } from "node:stream";
+import { ConnectionError, TargetError } from "../../src/ssh/errors.ts";
 import { LocalForward, type ChannelOpener } from "../../src/ssh/local-forward.ts";
 import { freePort } from "../helpers/sshd.ts";
 
 const TIMEOUT = 1000;
+
+/** A session whose channels say hello. */
+const channelOpener: ChannelOpener = async (): Promise<Duplex> => {
+  const channel = new PassThrough();
+  channel.write("from the channel\n");
+  return channel;
+};
 
 /** Let real I/O happen (fake timers do not move): poll on setImmediate, bounded. */
 async function until(predicate: () => boolean, what: string): Promise<void> {
@@ -59,12 +67,7 @@ describe("LocalForward holds connections while no session is attached", () => {
   it("serves a held connection once a session is attached", async () => {
     const held = await heldConnection();
     mock.timers.tick(TIMEOUT / 2);
-    const opener: ChannelOpener = async (): Promise<Duplex> => {
-      const channel = new PassThrough();
-      channel.write("from the channel\n");
-      return channel;
-    };
-    forward!.setOpener(opener);
+    forward!.setOpener(channelOpener);
     await until(() => held.received() === "from the channel\n", "bytes from the channel");
     mock.timers.tick(TIMEOUT);
     await new Promise((r) => setImmediate(r));
@@ -79,6 +82,27 @@ describe("LocalForward holds connections while no session is attached", () => {
     forward!.setOpener(() => new Promise<Duplex>(() => undefined));
     mock.timers.tick(TIMEOUT * 0.4);
     await until(held.closed, "closed connectTimeout after accept, not after the session came back");
+    assert.equal(forward!.stats.snapshot().failedConnections, 1);
+  });
+
+  it("an open that fails because the session died (half-open peer found out) is held for the next session", async () => {
+    const held = await heldConnection();
+    let lose: (err: Error) => void = () => undefined;
+    forward!.setOpener(() => new Promise<Duplex>((_, reject) => (lose = reject)));
+    await new Promise((r) => setImmediate(r));
+    lose(new ConnectionError("ConnectionLost", "Connection to server:22 lost while opening target:80"));
+    forward!.setOpener(undefined);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(held.closed(), false, "held, not failed");
+    forward!.setOpener(channelOpener);
+    await until(() => held.received() === "from the channel\n", "served by the next session");
+    assert.equal(forward!.stats.snapshot().failedConnections, 0);
+  });
+
+  it("an open the target refuses fails at once (it is not held)", async () => {
+    const held = await heldConnection();
+    forward!.setOpener(() => Promise.reject(new TargetError("target", 80, "Connection refused")));
+    await until(held.closed, "closed on the refusal");
     assert.equal(forward!.stats.snapshot().failedConnections, 1);
   });
 });
