@@ -96,6 +96,8 @@ export class TunnelRuntime {
       ...(spec?.forwards.remote ?? []).map(remoteForwardId),
     ]);
     for (const id of this.failures.keys()) if (!desiredIds.has(id)) this.failures.delete(id);
+    // A port we no longer want is no longer "ours": if it comes back and is refused, say so plainly.
+    for (const id of this.heldRemotes) if (!desiredIds.has(id)) this.heldRemotes.delete(id);
 
     for (const action of actions) {
       switch (action.type) {
@@ -259,6 +261,8 @@ export class TunnelRuntime {
       return false;
     }
     const old = this.connection;
+    // Ports held by a session to another server (host, port or user changed) say nothing here.
+    if (this.connectionKey !== undefined && this.connectionKey !== key) this.heldRemotes.clear();
     this.connection = connection;
     this.connectionKey = key;
     this.state = "Connected";
@@ -317,6 +321,7 @@ export class TunnelRuntime {
     await this.forwards.close();
     this.failures.clear();
     this.boundPorts.clear();
+    this.heldRemotes.clear();
     if (connection) {
       connection.removeAllListeners("close");
       await connection.close();

@@ -3,7 +3,7 @@
 // on conditions with deadlines; none sleeps.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -308,6 +308,46 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
     assert.equal(st(active).forwards.remote[0]!.boundPort, remotePort);
     assert.equal(st(active).session.reconnects, 1, "no further reconnect was needed");
     await assertFlows(remotePort, "remote port after the old session died");
+    assert.equal(await ctl.stop(), 0);
+  });
+
+  it("3b. a remote forward dropped while its port was held, re-added later against a stranger's port: ForwardRefused, not RemotePortBusy", async () => {
+    const sshd = await newSshd();
+    const echo = await echoServer();
+    const remotePort = await freePort();
+    const dir = tempDir();
+    const file = join(dir, "readd.yaml");
+    const status = `${file}.status`;
+    const write = (remote: Array<{ remotePort: number; localPort: number }>): void =>
+      writeFileSync(file, manifest(sshd, "readd", { remote }, { keepalive: "{interval: 500ms, countMax: 2}", reconnect: "{minDelay: 200ms, maxDelay: 1s}" }));
+    write([{ remotePort, localPort: echo.port }]);
+    const ctl = run(dir);
+    await waitForStatus(status, phaseIs("Ready"), "Ready", ctl);
+
+    const frozen = sessionTree(sshd);
+    cleanups.push(() => signal(frozen, "SIGKILL"));
+    signal(frozen, "SIGSTOP");
+    await waitForStatus(status, (d) => st(d).forwards.remote[0]?.reason === "RemotePortBusy", "RemotePortBusy", ctl);
+    write([]);
+    await waitForStatus(status, (d) => phaseIs("Ready")(d) && st(d).forwards.remote.length === 0, "forward removed", ctl);
+    signal(frozen, "SIGKILL");
+    await waitFor(async () => (await probe(remotePort)) === "ECONNREFUSED", "the old session's listener gone");
+
+    // Someone else takes the port on the server host; then the forward comes back into the manifest.
+    const stranger = await new Promise<Server>((resolve, reject) => {
+      const srv = createServer((s) => s.destroy());
+      srv.once("error", reject);
+      srv.listen(remotePort, "127.0.0.1", () => resolve(srv));
+    });
+    cleanups.push(() => new Promise<void>((r) => stranger.close(() => r())));
+    write([{ remotePort, localPort: echo.port }]);
+    const refused = await waitForStatus(status, (d) => st(d).forwards.remote[0]?.state === "Failed", "re-added forward Failed", ctl);
+    assert.equal(st(refused).forwards.remote[0]!.reason, "ForwardRefused", "the port was never ours on this session: not RemotePortBusy");
+
+    // Retried until the port is free, then Active without an edit.
+    await new Promise<void>((r) => stranger.close(() => r()));
+    await waitForStatus(status, (d) => phaseIs("Ready")(d) && st(d).forwards.remote[0]?.state === "Active", "Active once the stranger is gone", ctl);
+    await assertFlows(remotePort, "re-added remote forward");
     assert.equal(await ctl.stop(), 0);
   });
 
