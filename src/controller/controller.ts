@@ -121,15 +121,17 @@ class TunnelController implements Controller {
   // ---- desired state ----
 
   /**
-   * Read the file now, and once more a little later: chokidar drops a second 'change' within
-   * 50 ms of the first (leading-edge throttle), so the end of a truncate-then-write save can
-   * arrive unannounced. The second read costs a hash when nothing changed.
+   * Read the file now, and once more a little after the *last* hint: chokidar drops every
+   * 'change' within 50 ms of the one it reported (leading-edge throttle), so the end of a
+   * truncate-then-write save, or a fix saved right after a bad edit, can arrive unannounced.
+   * Timed from the first hint of a burst instead, a write just after that read was lost until
+   * the next resync. The second read costs a hash when nothing changed.
    */
   private hintFile(path: string): void {
     const file = resolve(path);
     this.pendingFiles.add(file);
     this.drainHints();
-    if (this.trailing.has(file)) return;
+    clearTimeout(this.trailing.get(file));
     const timer = setTimeout(() => {
       this.trailing.delete(file);
       this.finalFiles.add(file);
