@@ -110,6 +110,28 @@ describe("bad input never stops the controller nor a healthy tunnel", { skip: !h
     await healthyStillServes();
   });
 
+  it("a fix saved right after a bad edit is picked up at once, not at the next resync", async () => {
+    // chokidar reports one 'change' per 50 ms per file and drops the rest. Two bad saves 60 ms
+    // apart, then the fix 30 ms later: the fix is announced by nothing, and must still be read.
+    const port = await freePort();
+    const file = join(dir, "quick-fix.yaml");
+    const good = manifest(sshd, "quick-fix", { local: [{ localPort: port, remotePort: target.port }] });
+    writeFileSync(file, good);
+    await waitForStatus(`${file}.status`, phaseIs("Ready"), "quick-fix Ready", ctl);
+    const at = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    for (let round = 1; round <= 4; round++) {
+      writeFileSync(file, good.replace(`localPort: ${port}`, "localPort: 70000"));
+      await at(60);
+      writeFileSync(file, `${good}  : [unclosed ${round}\n`);
+      await at(30);
+      writeFileSync(file, good.replace("quick-fix\n", `quick-fix\n  labels: {round: "${round}"}\n`));
+      // The resync is 10 minutes away: only the watcher path can make this in time.
+      await waitForStatus(`${file}.status`, phaseIs("Ready"), `round ${round}: the fix is read`, ctl, 5_000);
+    }
+    unlinkSync(file);
+    await healthyStillServes();
+  });
+
   it("broken auth material: each tunnel says why, retries, and recovers once fixed", async () => {
     const keys = join(dir, "keys");
     mkdirSync(keys, { mode: 0o700 });
