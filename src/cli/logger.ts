@@ -1,6 +1,6 @@
 // The one root logger of a CLI process: JSON lines on stdout (pino), human-readable when stdout
-// is a terminal. pino's stdout destination is asynchronous and loses lines when the process
-// exits (DEPENDENCY-NOTES), so every exit path calls flushLogger() first.
+// is a terminal. pino's asynchronous stdout destination loses lines when the process exits
+// (DEPENDENCY-NOTES); ours is synchronous, and every exit path still calls flushLogger().
 import { pino, type DestinationStream, type Logger } from "pino";
 import pretty from "pino-pretty";
 import type { LogLevel } from "./options.ts";
@@ -21,7 +21,12 @@ export function createLogger(options: LoggerOptions): Logger {
     flushDestination = undefined;
     return pino({ level: options.level }, stream);
   }
-  const destination = pino.destination({ dest: 1, sync: false });
+  // Synchronous writes: no line is lost on exit, and a closed stdout (EPIPE) is one 'error'
+  // event, not the endless retry loop sonic-boom's flushSync() falls into on EPIPE. Our log
+  // volume is a few lines per change, so the cost does not show.
+  const destination = pino.destination({ dest: 1, sync: true });
+  // A reader that went away must not take the tunnels down with it: stop logging instead.
+  destination.on("error", () => undefined);
   flushDestination = () => destination.flushSync();
   return pino({ level: options.level }, destination);
 }

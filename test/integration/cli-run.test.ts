@@ -90,6 +90,19 @@ describe("run", { timeout: 60_000 }, () => {
     assert.equal(existsSync(path.join(dir, "demo.yaml.status")), false);
   });
 
+  it("SIGTERM still stops cleanly when whoever read stdout has gone (EPIPE)", async () => {
+    const empty = mkdtempSync(path.join(root, "empty-"));
+    const run = spawnCli(["run", empty, "--log-level", "debug"]);
+    running.push(run);
+    await waitFor(() => run.stdout.includes("controller started"), "controller started");
+    // The log reader dies: the shutdown's log lines meet EPIPE.
+    await new Promise((resolve) => run.child.stdout!.once("close", resolve).destroy());
+    run.child.kill("SIGTERM");
+    await waitFor(() => run.child.exitCode !== null || run.child.signalCode !== null, "exit after SIGTERM (the 5 s deadline included)", 15_000);
+    const result = await run.exited;
+    assert.equal(result.code, 0, describeRun(result));
+  });
+
   for (const [args, message] of [
     [["--selector", "app"], /"app" is not key=value/],
     [["--selector", "app=a,app=b"], /label app is given twice/],
