@@ -20,6 +20,9 @@ interface Failure {
   nextAttempt: number;
 }
 
+/** A session that stayed up this long counts as a success: the reconnect backoff starts over. */
+const STABLE_SESSION_MS = 10_000;
+
 /** How long an old session may keep draining connections after a session-level change. */
 const OLD_SESSION_DRAIN_MS = 60_000;
 
@@ -273,7 +276,6 @@ export class TunnelRuntime {
     this.serverVersion = connection.serverVersion;
     this.hostKeyFingerprint = connection.hostKeyFingerprint;
     this.connectedSince = new Date().toISOString();
-    this.sessionBackoff.reset();
     this.nextSessionAttempt = 0;
     connection.once("close", (err?: TunnelError) => this.onConnectionClosed(connection, err));
     const failures = await this.forwards.attach(connection);
@@ -309,6 +311,9 @@ export class TunnelRuntime {
     this.state = "Backoff";
     this.lastError = err ? err.message : "connection closed by the server";
     this.lastErrorReason = err ? err.reason : "ConnectionLost";
+    // Success clears the backoff only once it has lasted: a server that accepts and drops at
+    // once must not be retried every minDelay.
+    if (Date.now() - connection.connectedAt.getTime() >= STABLE_SESSION_MS) this.sessionBackoff.reset();
     this.nextSessionAttempt = Date.now() + this.sessionBackoff.next(this.random);
     this.log.warn({ reason: this.lastErrorReason, err: { message: this.lastError } }, "session lost; reconnecting");
     this.onChange();
