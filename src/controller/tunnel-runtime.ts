@@ -179,7 +179,13 @@ export class TunnelRuntime {
   /** Per-forward observations for the desired forwards (conflicts are the caller's). */
   localObservations(desired: LocalForwardSpec[], conflicts: Map<number, string>): LocalForwardObservation[] {
     const live = new Map(this.forwards.localInfo().map((f) => [localForwardId(f), f]));
-    return desired.map((spec, index) => {
+    const wanted = new Set(desired.map(localForwardId));
+    // Deleted forwards whose open connections still drain are shown until the last one ends.
+    const draining: LocalForwardObservation[] = this.forwards
+      .drainingInfo()
+      .local.filter((f) => !wanted.has(localForwardId(f)))
+      .map((f) => ({ ...f, state: "Draining", message: drainingMessage(f.activeConnections) }));
+    return [...desired.map((spec, index): LocalForwardObservation => {
       const id = localForwardId(spec);
       const info = live.get(id);
       const counters = {
@@ -196,12 +202,29 @@ export class TunnelRuntime {
       if (info && this.connected) return { ...spec, ...counters, state: "Active", message: "" };
       if (info) return { ...spec, ...counters, state: "Pending", reason: "SessionDown", message: "listening; new connections wait for the session" };
       return { ...spec, ...counters, state: "Pending", message: this.connected ? "" : "waiting for the session" };
-    });
+    }), ...draining];
   }
 
   remoteObservations(desired: RemoteForwardSpec[]): RemoteForwardObservation[] {
     const live = new Map(this.forwards.remoteInfo().map((f) => [remoteForwardId(f), f]));
-    return desired.map((spec) => {
+    const wanted = new Set(desired.map(remoteForwardId));
+    const draining: RemoteForwardObservation[] = this.forwards
+      .drainingInfo()
+      .remote.filter((f) => !wanted.has(remoteForwardId(f)))
+      .map((f) => ({
+        bindAddress: f.bindAddress,
+        remotePort: f.remotePort,
+        boundPort: f.boundPort,
+        localHost: f.localHost,
+        localPort: f.localPort,
+        activeConnections: f.activeConnections,
+        totalConnections: f.totalConnections,
+        bytesIn: f.bytesIn,
+        bytesOut: f.bytesOut,
+        state: "Draining",
+        message: drainingMessage(f.activeConnections),
+      }));
+    return [...desired.map((spec): RemoteForwardObservation => {
       const id = remoteForwardId(spec);
       const info = live.get(id);
       const counters = {
@@ -215,7 +238,7 @@ export class TunnelRuntime {
       if (failure) return { ...base, state: "Failed", reason: failure.reason, message: failure.message };
       if (info) return { ...base, state: "Active", message: bindAddressNote(spec.bindAddress) };
       return { ...base, state: "Pending", message: this.connected ? "" : "waiting for the session" };
-    });
+    }), ...draining];
   }
 
   private async attempt(id: ForwardId, now: () => number, later: (at: number) => void, fn: () => Promise<void>): Promise<void> {
@@ -340,4 +363,8 @@ function backoffFor(spec: TunnelSpec, current: Backoff): Backoff {
   const { minDelay, maxDelay } = spec.reconnect;
   if (current.min === minDelay && current.max === maxDelay) return current;
   return new Backoff({ min: minDelay, max: maxDelay });
+}
+
+function drainingMessage(connections: number): string {
+  return `deleted; ${connections} open connection${connections === 1 ? "" : "s"} draining`;
 }

@@ -24,6 +24,7 @@ export class ForwardSet {
   private readonly remotes = new Map<string, RemoteForward>();
   /** Deleted remote forwards whose connections still drain. */
   private readonly drainingRemotes = new Set<RemoteForward>();
+  private readonly drainingLocals = new Set<LocalForward>();
   private connection: SshConnection | undefined;
   private readonly events: ForwardSetEvents;
 
@@ -58,6 +59,10 @@ export class ForwardSet {
     const forward = this.locals.get(localForwardId(spec));
     if (!forward) throw new ForwardNotFoundError("local", spec.bindAddress, spec.localPort);
     this.locals.delete(localForwardId(spec));
+    if (forward.connectionCount > 0) {
+      this.drainingLocals.add(forward);
+      forward.onIdle = () => this.drainingLocals.delete(forward);
+    }
     await forward.close();
   }
 
@@ -66,24 +71,11 @@ export class ForwardSet {
   }
 
   getLocal(): LocalForwardSpec[] {
-    return [...this.locals.values()].map((f) => ({
-      bindAddress: f.bindAddress,
-      localPort: f.localPort,
-      remoteHost: f.target.remoteHost,
-      remotePort: f.target.remotePort,
-      connectTimeout: f.target.connectTimeout,
-    }));
+    return [...this.locals.values()].map(localSpecOf);
   }
 
   localInfo(): LocalForwardInfo[] {
-    return [...this.locals.values()].map((f) => ({
-      bindAddress: f.bindAddress,
-      localPort: f.localPort,
-      remoteHost: f.target.remoteHost,
-      remotePort: f.target.remotePort,
-      connectTimeout: f.target.connectTimeout,
-      ...f.stats.snapshot(),
-    }));
+    return [...this.locals.values()].map((f) => ({ ...localSpecOf(f), ...f.stats.snapshot() }));
   }
 
   /** Is the listener of this local forward still bound? (drift check) */
@@ -122,23 +114,19 @@ export class ForwardSet {
   }
 
   getRemote(): RemoteForwardSpec[] {
-    return [...this.remotes.values()].map((f) => ({
-      bindAddress: f.bindAddress,
-      remotePort: f.remotePort,
-      localHost: f.target.localHost,
-      localPort: f.target.localPort,
-    }));
+    return [...this.remotes.values()].map(remoteSpecOf);
   }
 
   remoteInfo(): RemoteForwardInfo[] {
-    return [...this.remotes.values()].map((f) => ({
-      bindAddress: f.bindAddress,
-      remotePort: f.remotePort,
-      boundPort: f.boundPort,
-      localHost: f.target.localHost,
-      localPort: f.target.localPort,
-      ...f.stats.snapshot(),
-    }));
+    return [...this.remotes.values()].map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() }));
+  }
+
+  /** Deleted forwards whose open connections still drain (status state Draining). */
+  drainingInfo(): { local: LocalForwardInfo[]; remote: RemoteForwardInfo[] } {
+    return {
+      local: [...this.drainingLocals].map((f) => ({ ...localSpecOf(f), ...f.stats.snapshot() })),
+      remote: [...this.drainingRemotes].map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() })),
+    };
   }
 
   // ---- connection ----
@@ -203,6 +191,8 @@ export class ForwardSet {
     ]);
     for (const f of this.remotes.values()) f.destroy();
     for (const f of this.drainingRemotes) f.destroy();
+    await Promise.all([...this.drainingLocals].map((f) => f.destroy()));
+    this.drainingLocals.clear();
     this.locals.clear();
     this.remotes.clear();
     this.drainingRemotes.clear();
@@ -215,6 +205,7 @@ export class ForwardSet {
     for (const f of this.locals.values()) n += f.connectionCount;
     for (const f of this.remotes.values()) n += f.connectionCount;
     for (const f of this.drainingRemotes) n += f.connectionCount;
+    for (const f of this.drainingLocals) n += f.connectionCount;
     return n;
   }
 
@@ -252,4 +243,18 @@ export class ForwardSet {
     }
     match.handle(connection, accept, reject);
   }
+}
+
+function localSpecOf(f: LocalForward): LocalForwardSpec {
+  return {
+    bindAddress: f.bindAddress,
+    localPort: f.localPort,
+    remoteHost: f.target.remoteHost,
+    remotePort: f.target.remotePort,
+    connectTimeout: f.target.connectTimeout,
+  };
+}
+
+function remoteSpecOf(f: RemoteForward): RemoteForwardSpec {
+  return { bindAddress: f.bindAddress, remotePort: f.remotePort, localHost: f.target.localHost, localPort: f.target.localPort };
 }

@@ -41,6 +41,8 @@ export class LocalForward {
   private opener: ChannelOpener | undefined;
   private readonly waiting = new Set<Waiting>();
   private readonly sockets = new Set<Socket>();
+  /** Called when the last connection through this forward closes (drain finished). */
+  onIdle: (() => void) | undefined;
   private listening = false;
   private readonly events: LocalForwardEvents;
 
@@ -133,6 +135,7 @@ export class LocalForward {
     this.stats.track(socket);
     socket.once("close", () => {
       this.sockets.delete(socket);
+      if (this.sockets.size === 0) this.onIdle?.();
       this.stats.untrack(socket);
     });
     socket.on("error", () => undefined);

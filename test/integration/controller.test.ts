@@ -76,11 +76,19 @@ describe("tunnelctl run against OpenSSH", { skip: !haveSshd }, () => {
 
     // Delete p1 and the remote forward: p1 refuses, its open connection drains, the server port is released.
     writeFileSync(file, manifest(sshd, "edit", { local: [{ localPort: p2, remotePort: targets.C.port }] }));
-    await waitForStatus(status, (d) => d[0]!.status.forwards.local.length === 1 && d[0]!.status.forwards.remote.length === 0, "p1 and remote deleted", ctl);
+    // p1 is shown Draining while its open connection lives.
+    const draining = await waitForStatus(
+      status,
+      (d) => d[0]!.status.forwards.remote.length === 0 && d[0]!.status.forwards.local.some((f) => f.localPort === p1 && f.state === "Draining"),
+      "p1 Draining, remote deleted",
+      ctl,
+    );
+    assert.equal(draining[0]!.status.forwards.local.find((f) => f.localPort === p1)!.activeConnections, 1);
     await waitFor(async () => (await probe(p1)) === "ECONNREFUSED", "p1 refuses");
     await waitFor(async () => (await probe(bound)) === "ECONNREFUSED", "remote port released");
     await throughP1.ping("draining");
     throughP1.socket.end();
+    await waitForStatus(status, (d) => d[0]!.status.forwards.local.length === 1 && d[0]!.status.forwards.local[0]!.localPort === p2, "drained: p1 gone from status", ctl);
 
     await keep.live.ping("untouched");
     assert.equal(keep.live.closed, false);
