@@ -165,21 +165,24 @@ class TunnelController implements Controller {
 
   private async rescan(): Promise<void> {
     const found = new Set(await listManifests(this.dir));
-    for (const file of this.desired.files.keys()) if (!found.has(file)) await this.loadFile(file);
-    for (const file of found) await this.loadFile(file);
+    const gone = [...this.desired.files.keys()].filter((file) => !found.has(file));
+    await this.loadFiles([...gone, ...found]);
   }
 
   private async loadFile(file: string, options: { deferEmpty?: boolean } = {}): Promise<void> {
+    await this.loadFiles([file], options);
+  }
+
+  /** Re-read files (one resolve for all of them), queue the tunnels that changed, write status. */
+  private async loadFiles(files: string[], options: { deferEmpty?: boolean } = {}): Promise<void> {
     let changed;
     try {
-      changed = await this.desired.loadFile(file, options);
+      changed = await this.desired.loadFiles(files, options);
     } catch (err) {
-      this.log.error({ file: this.desired.display(file), err }, "cannot read manifest");
+      this.log.error({ files: files.map((f) => this.desired.display(f)), err }, "cannot read manifests");
       return;
     }
-    if (changed.names.size > 0 || changed.files.size > 0) {
-      this.log.debug({ file: this.desired.display(file), tunnels: [...changed.names] }, "manifest changed");
-    }
+    if (changed.names.size > 0) this.log.debug({ tunnels: [...changed.names] }, "manifests changed");
     for (const name of changed.names) this.queue.add(name);
     for (const f of changed.files) await this.writeFileStatus(f);
   }

@@ -54,20 +54,42 @@ export class DesiredState {
    * must be rewritten; both empty when the content did not change.
    */
   async loadFile(file: string, options: { deferEmpty?: boolean } = {}): Promise<{ names: Set<string>; files: Set<string> }> {
+    return this.loadFiles([file], options);
+  }
+
+  /** Re-read several files, then resolve names once (a rescan costs O(files), not O(files²)). */
+  async loadFiles(files: Iterable<string>, options: { deferEmpty?: boolean } = {}): Promise<{ names: Set<string>; files: Set<string> }> {
+    const changed = new Set<string>();
+    for (const file of files) if (await this.readOne(file, options)) changed.add(file);
+    return changed.size === 0 ? { names: new Set(), files: new Set() } : this.resolve(changed);
+  }
+
+  /** The file is gone: its tunnels are pruned. */
+  removeFile(file: string): { names: Set<string>; files: Set<string> } {
+    if (!this.files.delete(file)) return { names: new Set(), files: new Set() };
+    return this.resolve(new Set([file]));
+  }
+
+  /** Read one file into `files`; true when what it holds changed (or it is gone). */
+  private async readOne(file: string, options: { deferEmpty?: boolean }): Promise<boolean> {
     let bytes: Buffer;
     try {
       bytes = await readFile(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return this.removeFile(file);
-      throw err;
+      if (code === "ENOENT" || code === "ENOTDIR") return this.files.delete(file);
+      // Unreadable (EACCES, EISDIR, ...): the file is Invalid, its running tunnels keep running.
+      const hash = `unreadable:${code ?? "error"}`;
+      if (this.files.get(file)?.hash === hash) return false;
+      const display = this.display(file);
+      const documents = this.files.get(file)?.documents ?? [];
+      this.files.set(file, { file, display, hash, documents, fileErrors: [`${display}:1:1: cannot read the file: ${code ?? String(err)}`] });
+      return true;
     }
     // An in-place save truncates first: an empty file that had tunnels is judged on the next look.
-    if (options.deferEmpty && bytes.length === 0 && (this.files.get(file)?.documents.length ?? 0) > 0) {
-      return { names: new Set(), files: new Set() };
-    }
+    if (options.deferEmpty && bytes.length === 0 && (this.files.get(file)?.documents.length ?? 0) > 0) return false;
     const hash = createHash("sha256").update(bytes).digest("hex");
-    if (this.files.get(file)?.hash === hash) return { names: new Set(), files: new Set() };
+    if (this.files.get(file)?.hash === hash) return false;
     const display = this.display(file);
     const loaded = loadManifestText(file, bytes, { displayPath: display, homeDir: this.options.homeDir });
     this.files.set(file, {
@@ -78,22 +100,18 @@ export class DesiredState {
       // Errors that belong to no document (size, encoding, stream, too many documents).
       fileErrors: loaded.errors.filter((e) => !loaded.documents.some((d) => d.errors.includes(e))).map(String),
     });
-    return this.resolve(file);
-  }
-
-  /** The file is gone: its tunnels are pruned. */
-  removeFile(file: string): { names: Set<string>; files: Set<string> } {
-    if (!this.files.delete(file)) return { names: new Set(), files: new Set() };
-    return this.resolve(file);
+    return true;
   }
 
   /** Names owned by `file`, in document order. */
   namesOf(file: string): NameRecord[] {
-    return [...this.names.values()].filter((r) => r.file === file).sort((a, b) => a.index - b.index);
+    return this.byFile.get(file) ?? [];
   }
 
+  private byFile = new Map<string, NameRecord[]>();
+
   /** Resolve names and conflicts across all files again; report what changed. */
-  private resolve(changedFile: string): { names: Set<string>; files: Set<string> } {
+  private resolve(changedFiles: Set<string>): { names: Set<string>; files: Set<string> } {
     const previous = this.names;
     const owner = (t: Tunnel): boolean => {
       const p = previous.get(t.name);
@@ -104,7 +122,7 @@ export class DesiredState {
     const duplicateErrors = new Map<Tunnel, string>(duplicates.map((d) => [d.tunnel, d.error.toString()]));
 
     const next = new Map<string, NameRecord>();
-    const files = new Set<string>([changedFile]);
+    const files = new Set<string>(changedFiles);
     for (const record of this.files.values()) {
       if (record.fileErrors.length > 0) continue; // a broken file runs nothing new
       for (const doc of record.documents) {
@@ -157,6 +175,13 @@ export class DesiredState {
     // Documents that lost a duplicate name report it in their own file.
     for (const d of duplicates) files.add(d.tunnel.file);
     this.names = next;
+    this.byFile = new Map();
+    for (const record of next.values()) {
+      const list = this.byFile.get(record.file) ?? [];
+      list.push(record);
+      this.byFile.set(record.file, list);
+    }
+    for (const list of this.byFile.values()) list.sort((a, b) => a.index - b.index);
     this.duplicateErrors = duplicateErrors;
     return { names, files };
   }
