@@ -338,7 +338,7 @@ export class TunnelRuntime {
     // once must not be retried every minDelay.
     if (Date.now() - connection.connectedAt.getTime() >= STABLE_SESSION_MS) this.sessionBackoff.reset();
     this.nextSessionAttempt = Date.now() + this.sessionBackoff.next(this.random);
-    this.log.warn({ reason: this.lastErrorReason, err: { message: this.lastError } }, "session lost; reconnecting");
+    this.log.warn({ reason: this.lastErrorReason, err: { message: this.lastError }, retryInMs: this.nextSessionAttempt - Date.now() }, "session lost; reconnecting");
     this.onChange();
   }
 
