@@ -1,5 +1,6 @@
 // Small network helpers for tests: targets that echo, hash or never answer, and a deadline wait.
 import { createHash, randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 
 /** Wait until `predicate` is truthy, polling; throws with `what` after the deadline. */
@@ -146,4 +147,27 @@ export async function tagOf(port: number, host = "127.0.0.1"): Promise<string> {
   await waitFor(() => live.received.includes("\n") || live.closed, "tag line");
   live.socket.destroy();
   return live.received.split("\n")[0] ?? "";
+}
+
+/** A TCP port whose accept queue is full: a connect to it gets no answer at all (python3). */
+export async function startBlackhole(): Promise<{ port: number; close(): void }> {
+  const script = [
+    "import socket, sys",
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+    "print(s.getsockname()[1], flush=True)",
+    "fill = []",
+    "for _ in range(4):",
+    "    c = socket.socket(); c.setblocking(False)",
+    "    try: c.connect(('127.0.0.1', s.getsockname()[1]))",
+    "    except BlockingIOError: pass",
+    "    fill.append(c)",
+    "print('full', flush=True)",
+    "sys.stdin.read()",
+  ].join("\n");
+  const proc = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  proc.stdout.setEncoding("utf8");
+  proc.stdout.on("data", (d: string) => (out += d));
+  await waitFor(() => out.includes("full"), "blackhole listener");
+  return { port: Number(out.split("\n")[0]), close: () => proc.kill() };
 }

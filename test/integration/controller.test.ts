@@ -1,12 +1,12 @@
 // End to end: the real `tunnelctl run` process against a real sshd, driven by manifest files.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { manifest, phaseIs, startRun, waitForStatus, type RunningController } from "../helpers/controller.ts";
+import { manifest, phaseIs, waitForStatus, type RunningController } from "../helpers/controller.ts";
 import { openLive, probe, startTaggedEchoServer, tagOf, waitFor, type LiveConnection, type TestServer } from "../helpers/net.ts";
+import { TestScope } from "../helpers/scope.ts";
 import { destroySshd, freePort, sshdAvailable, startSshd, type Sshd } from "../helpers/sshd.ts";
 
 const haveSshd = sshdAvailable();
@@ -14,7 +14,8 @@ const haveSshd = sshdAvailable();
 describe("tunnelctl run against OpenSSH", { skip: !haveSshd }, () => {
   let sshd: Sshd;
   let targets: Record<"A" | "B" | "C" | "S", TestServer>;
-  const cleanups: Array<() => unknown> = [];
+  const scope = new TestScope("tunnelctl-e2e-");
+  const { tempDir, run } = scope;
 
   before(async () => {
     sshd = await startSshd();
@@ -22,22 +23,12 @@ describe("tunnelctl run against OpenSSH", { skip: !haveSshd }, () => {
     targets = { A: a!, B: b!, C: c!, S: s! };
   });
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await scope.dispose();
     await Promise.all(Object.values(targets).map((t) => t.close()));
     await destroySshd(sshd);
   });
 
-  function tempDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), "tunnelctl-e2e-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    return dir;
-  }
-  function run(dir: string, args: string[] = []): RunningController {
-    const ctl = startRun(dir, args);
-    cleanups.push(() => ctl.stop("SIGKILL"));
-    return ctl;
-  }
-
+  
   /** A steady tunnel with a live connection through it, that must survive everything. */
   async function steady(dir: string, ctl: RunningController, file = "steady.yaml"): Promise<{ port: number; live: LiveConnection }> {
     const port = await freePort();

@@ -2,15 +2,15 @@
 // against real sshd processes. Each fault must show in status as a transition with a reason; a
 // healthy sibling is never held back; retries follow the backoff, never a tight loop.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { networkInterfaces, tmpdir } from "node:os";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { manifest, phaseIs, readStatus, startRun, waitForStatus, type RunningController, type StatusDoc } from "../helpers/controller.ts";
-import { openLive, probe, startTaggedEchoServer, tagOf, waitFor, type TestServer } from "../helpers/net.ts";
+import { manifest, phaseIs, readStatus, waitForStatus, type StatusDoc } from "../helpers/controller.ts";
+import { openLive, probe, startBlackhole, startTaggedEchoServer, tagOf, waitFor, type TestServer } from "../helpers/net.ts";
+import { TestScope } from "../helpers/scope.ts";
 import { destroySshd, freePort, sshdAvailable, startSshd, type Sshd } from "../helpers/sshd.ts";
 
 const haveSshd = sshdAvailable();
@@ -42,7 +42,8 @@ const connectionsIn = (sshd: Sshd): number => sshd.logs().split("\n").filter((l)
 describe("fault matrix: forwards, auth, host keys, gateway ports, storms", { skip: !haveSshd }, () => {
   let sshd: Sshd;
   let targets: Record<"A" | "B", TestServer>;
-  const cleanups: Array<() => unknown> = [];
+  const scope = new TestScope("tunnelctl-faults-");
+  const { tempDir, run, sshd: sshdFor } = scope;
 
   before(async () => {
     sshd = await startSshd();
@@ -50,34 +51,19 @@ describe("fault matrix: forwards, auth, host keys, gateway ports, storms", { ski
     targets = { A: a!, B: b! };
   });
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await scope.dispose();
     await Promise.all(Object.values(targets).map((t) => t.close()));
     await destroySshd(sshd);
   });
 
-  function tempDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), "tunnelctl-faults-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    return dir;
-  }
-  function run(dir: string, args: string[] = []): RunningController {
-    const ctl = startRun(dir, args);
-    cleanups.push(() => ctl.stop("SIGKILL"));
-    return ctl;
-  }
-  async function sshdFor(options: Parameters<typeof startSshd>[0] = {}): Promise<Sshd> {
-    const server = await startSshd(options);
-    cleanups.push(() => destroySshd(server));
-    return server;
-  }
-
+  
   it("4. a local port taken by another process: that forward Failed/PortInUse, siblings Active; Active once freed, without an edit", async () => {
     const dir = tempDir();
     const [busyPort, okPort] = [await freePort(), await freePort()];
     const squatter: Server = createServer((s) => s.destroy());
     await new Promise<void>((resolve) => squatter.listen(busyPort, "127.0.0.1", resolve));
     let squatting = true;
-    cleanups.push(() => squatting && new Promise((r) => squatter.close(r)));
+    scope.defer(() => squatting && new Promise((r) => squatter.close(r)));
 
     const file = join(dir, "busy.yaml");
     writeFileSync(file, manifest(sshd, "busy", { local: [{ localPort: busyPort, remotePort: targets.A.port }, { localPort: okPort, remotePort: targets.B.port }] }));
@@ -196,7 +182,7 @@ describe("fault matrix: forwards, auth, host keys, gateway ports, storms", { ski
     const dir = tempDir();
     const closedPort = await freePort(); // nothing listens there
     const blackhole = await startBlackhole();
-    cleanups.push(() => blackhole.close());
+    scope.defer(() => blackhole.close());
     const [refusedLocal, silentLocal] = [await freePort(), await freePort()];
     const file = join(dir, "unreach.yaml");
     writeFileSync(
@@ -326,27 +312,4 @@ function externalAddress(): string | undefined {
     for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
   }
   return undefined;
-}
-
-/** A TCP port whose accept queue is full: a connect to it gets no answer at all. */
-async function startBlackhole(): Promise<{ port: number; close(): void }> {
-  const script = [
-    "import socket, sys",
-    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
-    "print(s.getsockname()[1], flush=True)",
-    "fill = []",
-    "for _ in range(4):",
-    "    c = socket.socket(); c.setblocking(False)",
-    "    try: c.connect(('127.0.0.1', s.getsockname()[1]))",
-    "    except BlockingIOError: pass",
-    "    fill.append(c)",
-    "print('full', flush=True)",
-    "sys.stdin.read()",
-  ].join("\n");
-  const proc = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
-  let out = "";
-  proc.stdout.setEncoding("utf8");
-  proc.stdout.on("data", (d: string) => (out += d));
-  await waitFor(() => out.includes("full"), "blackhole listener");
-  return { port: Number(out.split("\n")[0]), close: () => proc.kill() };
 }

@@ -2,13 +2,13 @@
 // against a real OpenSSH sshd that gets killed, frozen (SIGSTOP) and restarted. Every test waits
 // on conditions with deadlines; none sleeps.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { manifest, phaseIs, startRun, waitForStatus, type RunningController, type StatusDoc } from "../helpers/controller.ts";
+import { manifest, phaseIs, waitForStatus, type RunningController, type StatusDoc } from "../helpers/controller.ts";
 import { openLive, probe, randomPayload, roundTrip, sha256, startEchoServer, waitFor, type TestServer } from "../helpers/net.ts";
+import { TestScope } from "../helpers/scope.ts";
 import { allDescendants, destroySshd, freePort, sshdAvailable, startSshd, type Sshd } from "../helpers/sshd.ts";
 
 const haveSshd = sshdAvailable();
@@ -108,30 +108,21 @@ function logLines(ctl: RunningController, msg: string): Array<Record<string, unk
 }
 
 describe("fault matrix: the session", { skip: !haveSshd }, () => {
-  const cleanups: Array<() => unknown> = [];
+  const scope = new TestScope("tunnelctl-faults-");
+  const { tempDir, run } = scope;
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await scope.dispose();
   });
 
-  function tempDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), "tunnelctl-faults-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    return dir;
-  }
-  function run(dir: string): RunningController {
-    const ctl = startRun(dir);
-    cleanups.push(() => ctl.stop("SIGKILL"));
-    return ctl;
-  }
-  async function newSshd(): Promise<Sshd> {
+    async function newSshd(): Promise<Sshd> {
     const sshd = await startSshd();
-    cleanups.push(() => destroySshd(sshd));
+    scope.defer(() => destroySshd(sshd));
     return sshd;
   }
   async function echoServer(): Promise<TestServer> {
     const echo = await startEchoServer();
-    cleanups.push(() => echo.close());
+    scope.defer(() => echo.close());
     return echo;
   }
 
@@ -237,7 +228,7 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
 
     const frozen = sessionTree(sshd);
     assert.ok(frozen.length > 0, "the session has an sshd process");
-    cleanups.push(() => signal(frozen, "SIGKILL"));
+    scope.defer(() => signal(frozen, "SIGKILL"));
     signal(frozen, "SIGSTOP");
     const stoppedAt = Date.now();
     // A connection made while the peer is frozen but not yet found out: its channel open goes
@@ -295,7 +286,7 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
 
     const frozen = sessionTree(sshd);
     assert.ok(frozen.length > 0, "the session has an sshd process");
-    cleanups.push(() => signal(frozen, "SIGKILL"));
+    scope.defer(() => signal(frozen, "SIGKILL"));
     signal(frozen, "SIGSTOP");
 
     const busy = await waitForStatus(
@@ -341,7 +332,7 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
     await waitForStatus(status, phaseIs("Ready"), "Ready", ctl);
 
     const frozen = sessionTree(sshd);
-    cleanups.push(() => signal(frozen, "SIGKILL"));
+    scope.defer(() => signal(frozen, "SIGKILL"));
     signal(frozen, "SIGSTOP");
     await waitForStatus(status, (d) => st(d).forwards.remote[0]?.reason === "RemotePortBusy", "RemotePortBusy", ctl);
     write([]);
@@ -355,7 +346,7 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
       srv.once("error", reject);
       srv.listen(remotePort, "127.0.0.1", () => resolve(srv));
     });
-    cleanups.push(() => new Promise<void>((r) => stranger.close(() => r())));
+    scope.defer(() => new Promise<void>((r) => stranger.close(() => r())));
     write([{ remotePort, localPort: echo.port }]);
     const refused = await waitForStatus(status, (d) => st(d).forwards.remote[0]?.state === "Failed", "re-added forward Failed", ctl);
     assert.equal(st(refused).forwards.remote[0]!.reason, "ForwardRefused", "the port was never ours on this session: not RemotePortBusy");
@@ -392,7 +383,7 @@ describe("fault matrix: the session", { skip: !haveSshd }, () => {
     // From the crash until Ready again, new connections keep being accepted: never ECONNREFUSED.
     const probes: string[] = [];
     let probing = true;
-    cleanups.push(() => (probing = false));
+    scope.defer(() => (probing = false));
     const proberDeadline = Date.now() + 60_000;
     const prober = (async () => {
       while (probing && Date.now() < proberDeadline) {

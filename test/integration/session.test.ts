@@ -1,6 +1,5 @@
 // Session API against a real OpenSSH sshd: data integrity, concurrency, live changes, errors.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import {
@@ -16,6 +15,7 @@ import {
   randomPayload,
   roundTrip,
   sha256,
+  startBlackhole,
   startEchoServer,
   startTaggedEchoServer,
   tagOf,
@@ -239,26 +239,3 @@ describe("Session API against an sshd that refuses remote forwarding", { skip: !
     }
   });
 });
-
-/** A TCP port whose accept queue is full: a connect to it gets no answer at all. */
-async function startBlackhole(): Promise<{ port: number; close(): void }> {
-  const script = [
-    "import socket, sys, time",
-    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
-    "print(s.getsockname()[1], flush=True)",
-    "fill = []",
-    "for _ in range(4):",
-    "    c = socket.socket(); c.setblocking(False)",
-    "    try: c.connect(('127.0.0.1', s.getsockname()[1]))",
-    "    except BlockingIOError: pass",
-    "    fill.append(c)",
-    "print('full', flush=True)",
-    "sys.stdin.read()",
-  ].join("\n");
-  const proc = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
-  let out = "";
-  proc.stdout.setEncoding("utf8");
-  proc.stdout.on("data", (d: string) => (out += d));
-  await waitFor(() => out.includes("full"), "blackhole listener");
-  return { port: Number(out.split("\n")[0]), close: () => proc.kill() };
-}
