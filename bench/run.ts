@@ -36,6 +36,8 @@ const HELP = `Usage: npm run bench -- [options]
   --forwards N            forwards per fleet tunnel (default 10)
   --remote-forwards N     of those, remote forwards (default 2)
   --servers N             embedded ssh2 servers for fleets above 1 tunnel (default 4)
+  --contenders LIST        only these (ids: direct,relay,ssh-L,ssh-R,ssh-gcm-L,ssh-gcm-R,tunnelctl-L,tunnelctl-R)
+  --fleet-status-dir      fleets run with --status-dir outside the watched directory
   --cpu-prof [DIR]        run tunnelctl under --cpu-prof; profiles in DIR (default bench/profiles)
   --built                 run bin/tunnelctl.js (needs npm run build) instead of src/ under tsx
   --json                  print JSON instead of the table
@@ -59,6 +61,8 @@ const { values } = parseArgs({
     forwards: { type: "string" },
     "remote-forwards": { type: "string" },
     servers: { type: "string" },
+    "fleet-status-dir": { type: "boolean", default: false },
+    contenders: { type: "string" },
     "cpu-prof": { type: "string" },
     built: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
@@ -137,6 +141,11 @@ try {
   if (sections.has("throughput") || sections.has("setup") || sections.has("concurrency") || sections.has("backpressure")) {
     log("starting the rig: sshd, targets, relay, ssh -L/-R (default, aes128-gcm), tunnelctl run");
     rig = await startRig({ cpuProfDir: options.cpuProfDir, built: options.built });
+    if (values.contenders) {
+      const wanted = new Set(values.contenders.split(",").map((x) => x.trim()));
+      for (const id of wanted) if (!rig.contenders.some((c) => c.id === id)) usage(`unknown contender "${id}"`);
+      rig.contenders = rig.contenders.filter((c) => wanted.has(c.id));
+    }
     log(`  ciphers: OpenSSH default ${rig.ciphers.openSshDefault}, tunnelctl (ssh2 default) ${rig.ciphers.tunnelctl}`);
     report.note(`ciphers negotiated: OpenSSH default ${rig.ciphers.openSshDefault}; tunnelctl (ssh2 defaults) ${rig.ciphers.tunnelctl}`);
     if (sections.has("throughput")) {
@@ -170,6 +179,7 @@ try {
       servers: options.servers,
       cpuProfDir: options.cpuProfDir,
       built: options.built,
+      statusDirElsewhere: values["fleet-status-dir"],
       cpuPerGiB: report.rows.filter((r) => r.metric === "forwarder CPU per GiB" && r.contender.startsWith("tunnelctl")),
       log,
     });
