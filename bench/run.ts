@@ -39,6 +39,7 @@ const HELP = `Usage: npm run bench -- [options]
   --contenders LIST        only these (ids: direct,relay,ssh-L,ssh-R,ssh-gcm-L,ssh-gcm-R,tunnelctl-L,tunnelctl-R)
   --fleet-status-dir      fleets run with --status-dir outside the watched directory
   --cpu-prof [DIR]        run tunnelctl under --cpu-prof; profiles in DIR (default bench/profiles)
+  --tunnelctl-root DIR    run the tunnelctl of another checkout (same layout) to compare a change
   --built                 run bin/tunnelctl.js (needs npm run build) instead of src/ under tsx
   --json                  print JSON instead of the table
   --results FILE          also write the table into FILE (Markdown; e.g. bench/RESULTS.md)
@@ -65,6 +66,7 @@ const { values } = parseArgs({
     contenders: { type: "string" },
     "cpu-prof": { type: "string" },
     built: { type: "boolean", default: false },
+    "tunnelctl-root": { type: "string" },
     json: { type: "boolean", default: false },
     results: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
@@ -118,15 +120,17 @@ const options = {
   servers: Math.max(1, int(values.servers, 4, "servers")),
   cpuProfDir: values["cpu-prof"] === undefined ? undefined : resolve(values["cpu-prof"] || join(ROOT, "bench", "profiles")),
   built: values.built,
+  root: values["tunnelctl-root"] === undefined ? undefined : resolve(values["tunnelctl-root"]),
 };
 if (options.remoteForwards > options.forwards) usage("--remote-forwards cannot exceed --forwards");
-if (options.built && !existsSync(join(ROOT, "dist", "cli", "main.js"))) usage("--built needs dist/: run npm run build first");
+if (options.built && !existsSync(join(options.root ?? ROOT, "dist", "cli", "main.js"))) usage("--built needs dist/: run npm run build first");
 if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const ssh2Version = (JSON.parse(readFileSync(join(ROOT, "node_modules", "ssh2", "package.json"), "utf8")) as { version: string }).version;
 const machine = machineInfo(ssh2Version);
 const report = new Report();
+if (options.root) report.note(`tunnelctl run from another checkout: ${options.root}`);
 const startedAt = new Date();
 const t0 = performance.now();
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
@@ -140,7 +144,7 @@ let rig: Rig | undefined;
 try {
   if (sections.has("throughput") || sections.has("setup") || sections.has("concurrency") || sections.has("backpressure")) {
     log("starting the rig: sshd, targets, relay, ssh -L/-R (default, aes128-gcm), tunnelctl run");
-    rig = await startRig({ cpuProfDir: options.cpuProfDir, built: options.built });
+    rig = await startRig({ cpuProfDir: options.cpuProfDir, built: options.built, root: options.root });
     if (values.contenders) {
       const wanted = new Set(values.contenders.split(",").map((x) => x.trim()));
       for (const id of wanted) if (!rig.contenders.some((c) => c.id === id)) usage(`unknown contender "${id}"`);
@@ -180,6 +184,7 @@ try {
       cpuProfDir: options.cpuProfDir,
       built: options.built,
       statusDirElsewhere: values["fleet-status-dir"],
+      root: options.root,
       cpuPerGiB: report.rows.filter((r) => r.metric === "forwarder CPU per GiB" && r.contender.startsWith("tunnelctl")),
       log,
     });

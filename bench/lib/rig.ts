@@ -42,6 +42,7 @@ export const GCM = "aes128-gcm@openssh.com";
 export interface RigOptions {
   cpuProfDir?: string | undefined;
   built?: boolean | undefined;
+  root?: string | undefined;
 }
 
 export async function startRig(options: RigOptions = {}): Promise<Rig> {
@@ -100,7 +101,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       join(dir, "bench.yaml"),
       tunnelManifest("bench", server, [{ localPort, remotePort: targetPort }], [{ remotePort, localPort: targetPort }]),
     );
-    const tunnelctl = startTunnelctl("tunnelctl", dir, { cpuProfDir: options.cpuProfDir, built: options.built });
+    const tunnelctl = startTunnelctl("tunnelctl", dir, { cpuProfDir: options.cpuProfDir, built: options.built, root: options.root });
     cleanups.push(() => tunnelctl.stop("SIGTERM", 10_000));
     await Promise.race([
       Promise.all([waitAccepting(localPort, 30_000), waitAccepting(remotePort, 30_000)]),

@@ -9,12 +9,15 @@ export interface TunnelctlOptions {
   /** Run the compiled CLI (bin/tunnelctl.js, needs `npm run build`) instead of src/ under tsx. */
   built?: boolean | undefined;
   extraArgs?: string[] | undefined;
+  /** Another checkout to run instead of this one (to measure a proposed change side by side). */
+  root?: string | undefined;
 }
 
 export function startTunnelctl(name: string, dir: string, options: TunnelctlOptions = {}): Child {
   const node: string[] = [];
   if (options.cpuProfDir) node.push("--cpu-prof", "--cpu-prof-dir", options.cpuProfDir);
-  const entry = options.built ? [join(ROOT, "bin", "tunnelctl.js")] : ["--import", "tsx", join(ROOT, "src", "cli", "main.ts")];
+  const root = options.root ?? ROOT;
+  const entry = options.built ? [join(root, "bin", "tunnelctl.js")] : ["--import", "tsx", join(root, "src", "cli", "main.ts")];
   return spawnChild(name, process.execPath, [...node, ...entry, "run", dir, "--log-level", "info", ...(options.extraArgs ?? [])]);
 }
 

@@ -33,6 +33,7 @@ export interface FleetOptions {
   cpuPerGiB: Row[];
   /** Run tunnelctl with --status-dir outside the watched directory (SPEC §5) instead of status files beside the manifests. */
   statusDirElsewhere: boolean;
+  root: string | undefined;
   log: (line: string) => void;
 }
 
@@ -69,7 +70,7 @@ async function startInfra(options: FleetOptions, needSshd: boolean, needEmbedded
   const targets = spawnScript("targets", "target-server.ts");
   const { port: targetPort } = await targets.nextJson<{ port: number }>((v) => typeof v.port === "number", 20_000);
   let sshd: Sshd | undefined;
-  let removeHook = (): boolean => true;
+  let removeHook: () => unknown = () => undefined;
   if (needSshd) {
     sshd = await startSshd();
     const s = sshd;
@@ -174,7 +175,7 @@ export async function runFleet(report: Report, options: FleetOptions): Promise<v
   try {
     // tunnelctl with nothing to do: the baseline for RSS per session.
     const baselineDir = mkdtempSync(join(infra.dir, "empty-"));
-    const idle = startTunnelctl("tunnelctl (empty)", baselineDir, { built: options.built });
+    const idle = startTunnelctl("tunnelctl (empty)", baselineDir, { built: options.built, root: options.root });
     await idle.waitLine("controller started", 30_000);
     await sleep(1000);
     const baselineRss = rssBytes(idle.pid) ?? NaN;
@@ -243,7 +244,7 @@ async function runOneFleet(infra: Infra, size: number, options: OneOptions, repo
   const extraArgs = options.statusDirElsewhere ? ["--status-dir", statusDir] : [];
   log(`fleet: ${label}: cold start`);
   const tSpawn = performance.now();
-  const tunnelctl = startTunnelctl(`tunnelctl (${size})`, dir, { cpuProfDir: options.cpuProfDir, built: options.built, extraArgs });
+  const tunnelctl = startTunnelctl(`tunnelctl (${size})`, dir, { cpuProfDir: options.cpuProfDir, built: options.built, extraArgs, root: options.root });
   let result: { p50: number; p99: number } | undefined;
   try {
     // "controller started" is logged after the first scan of DIR; tunnels connect meanwhile.
