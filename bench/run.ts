@@ -40,6 +40,8 @@ const HELP = `Usage: npm run bench -- [options]
   --fleet-status-dir      fleets run with --status-dir outside the watched directory
   --cpu-prof [DIR]        run tunnelctl under --cpu-prof; profiles in DIR (default bench/profiles)
   --tunnelctl-root DIR    run the tunnelctl of another checkout (same layout) to compare a change
+  --run-arg ARG           pass ARG to "tunnelctl run" (repeatable; e.g. --run-arg=--resync=10m)
+  --node-arg ARG          pass ARG to tunnelctl's node (repeatable; e.g. --node-arg=--prof)
   --built                 run bin/tunnelctl.js (needs npm run build) instead of src/ under tsx
   --json                  print JSON instead of the table
   --results FILE          also write the table into FILE (Markdown; e.g. bench/RESULTS.md)
@@ -67,6 +69,8 @@ const { values } = parseArgs({
     "cpu-prof": { type: "string" },
     built: { type: "boolean", default: false },
     "tunnelctl-root": { type: "string" },
+    "node-arg": { type: "string", multiple: true },
+    "run-arg": { type: "string", multiple: true },
     json: { type: "boolean", default: false },
     results: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
@@ -121,6 +125,8 @@ const options = {
   cpuProfDir: values["cpu-prof"] === undefined ? undefined : resolve(values["cpu-prof"] || join(ROOT, "bench", "profiles")),
   built: values.built,
   root: values["tunnelctl-root"] === undefined ? undefined : resolve(values["tunnelctl-root"]),
+  nodeArgs: values["node-arg"] ?? [],
+  runArgs: values["run-arg"] ?? [],
 };
 if (options.remoteForwards > options.forwards) usage("--remote-forwards cannot exceed --forwards");
 if (options.built && !existsSync(join(options.root ?? ROOT, "dist", "cli", "main.js"))) usage("--built needs dist/: run npm run build first");
@@ -130,6 +136,8 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const ssh2Version = (JSON.parse(readFileSync(join(ROOT, "node_modules", "ssh2", "package.json"), "utf8")) as { version: string }).version;
 const machine = machineInfo(ssh2Version);
 const report = new Report();
+if (options.runArgs.length) report.note(`tunnelctl run with extra arguments: ${options.runArgs.join(" ")}`);
+if (options.nodeArgs.length) report.note(`tunnelctl's node with extra options: ${options.nodeArgs.join(" ")}`);
 if (options.root) report.note(`tunnelctl run from another checkout: ${options.root}`);
 const startedAt = new Date();
 const t0 = performance.now();
@@ -144,7 +152,7 @@ let rig: Rig | undefined;
 try {
   if (sections.has("throughput") || sections.has("setup") || sections.has("concurrency") || sections.has("backpressure")) {
     log("starting the rig: sshd, targets, relay, ssh -L/-R (default, aes128-gcm), tunnelctl run");
-    rig = await startRig({ cpuProfDir: options.cpuProfDir, built: options.built, root: options.root });
+    rig = await startRig({ cpuProfDir: options.cpuProfDir, built: options.built, root: options.root, nodeArgs: options.nodeArgs, runArgs: options.runArgs });
     if (values.contenders) {
       const wanted = new Set(values.contenders.split(",").map((x) => x.trim()));
       for (const id of wanted) if (!rig.contenders.some((c) => c.id === id)) usage(`unknown contender "${id}"`);
@@ -166,7 +174,7 @@ try {
     }
     if (sections.has("backpressure")) {
       log(`backpressure: ${formatSize(options.bpSize)} offered to a target that never reads`);
-      await runBackpressure(rig, report, { size: options.bpSize, stallMs: 3000, log });
+      await runBackpressure(rig, report, { size: options.bpSize, stallMs: quick ? 1500 : 3000, log });
     }
     const stopMs = await rig.tunnelctl.stop("SIGTERM", 10_000);
     log(`  tunnelctl (rig) stopped in ${stopMs} ms`);
@@ -185,6 +193,9 @@ try {
       built: options.built,
       statusDirElsewhere: values["fleet-status-dir"],
       root: options.root,
+      nodeArgs: options.nodeArgs,
+      runArgs: options.runArgs,
+      idleWindowMs: quick ? 3000 : 10_000,
       cpuPerGiB: report.rows.filter((r) => r.metric === "forwarder CPU per GiB" && r.contender.startsWith("tunnelctl")),
       log,
     });

@@ -43,6 +43,8 @@ export interface RigOptions {
   cpuProfDir?: string | undefined;
   built?: boolean | undefined;
   root?: string | undefined;
+  nodeArgs?: string[] | undefined;
+  runArgs?: string[] | undefined;
 }
 
 export async function startRig(options: RigOptions = {}): Promise<Rig> {
@@ -101,7 +103,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       join(dir, "bench.yaml"),
       tunnelManifest("bench", server, [{ localPort, remotePort: targetPort }], [{ remotePort, localPort: targetPort }]),
     );
-    const tunnelctl = startTunnelctl("tunnelctl", dir, { cpuProfDir: options.cpuProfDir, built: options.built, root: options.root });
+    const tunnelctl = startTunnelctl("tunnelctl", dir, { cpuProfDir: options.cpuProfDir, built: options.built, root: options.root, nodeArgs: options.nodeArgs, extraArgs: options.runArgs });
     cleanups.push(() => tunnelctl.stop("SIGTERM", 10_000));
     await Promise.race([
       Promise.all([waitAccepting(localPort, 30_000), waitAccepting(remotePort, 30_000)]),

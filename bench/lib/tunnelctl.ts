@@ -11,10 +11,12 @@ export interface TunnelctlOptions {
   extraArgs?: string[] | undefined;
   /** Another checkout to run instead of this one (to measure a proposed change side by side). */
   root?: string | undefined;
+  /** Extra node options (e.g. --prof, --max-semi-space-size=...). */
+  nodeArgs?: string[] | undefined;
 }
 
 export function startTunnelctl(name: string, dir: string, options: TunnelctlOptions = {}): Child {
-  const node: string[] = [];
+  const node: string[] = [...(options.nodeArgs ?? [])];
   if (options.cpuProfDir) node.push("--cpu-prof", "--cpu-prof-dir", options.cpuProfDir);
   const root = options.root ?? ROOT;
   const entry = options.built ? [join(root, "bin", "tunnelctl.js")] : ["--import", "tsx", join(root, "src", "cli", "main.ts")];
