@@ -18,6 +18,7 @@ export async function runSetup(rig: Rig, report: Report, options: SetupOptions):
   const { connections, rounds, log } = options;
   const samples = new Map<string, number[]>(rig.contenders.map((c) => [c.id, []]));
   const perRound = Math.ceil(connections / rounds);
+  for (const c of rig.contenders) for (let i = 0; i < 20; i++) await echoOnce(c.port, 5_000); // warm-up, unmeasured
   for (let round = 0; round < rounds; round++) {
     const order = rig.contenders.map((_, i) => rig.contenders[(i + round) % rig.contenders.length]!);
     for (const c of order) {

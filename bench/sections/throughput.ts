@@ -22,6 +22,14 @@ export async function runThroughput(rig: Rig, report: Report, options: Throughpu
   const timeoutMs = 30_000 + (size / (10 * MiB)) * 1000;
   const sshdPid = rig.sshd.pid();
 
+  // Warm up every path once, unmeasured: JIT, socket buffers and windows at their steady size.
+  const warmup = Math.min(size, 64 * MiB);
+  for (const c of rig.contenders) {
+    await upload(c.port, warmup, timeoutMs);
+    await download(c.port, warmup, timeoutMs);
+  }
+  log(`  warmed up: ${formatSize(warmup)} each way through every contender`);
+
   for (let round = 0; round < rounds; round++) {
     // Rotate the order each round, so no contender always runs right after another.
     const order = rig.contenders.map((_, i) => rig.contenders[(i + round) % rig.contenders.length]!);
