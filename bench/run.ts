@@ -25,7 +25,7 @@ const HELP = `Usage: npm run bench -- [options]
   --quick                 about a minute: smaller sizes, fewer rounds, fleets of 1 and 100
   --sections LIST         comma-separated: ${SECTIONS.join(",")} (default: all)
   --size SIZE             throughput transfer per direction (default 1GiB; quick 128MiB)
-  --rounds N              throughput and concurrency rounds (default 3; quick 2)
+  --rounds N              throughput rounds (default 5; quick 2); concurrency runs min(N, 3)
   --connections N         sequential connections for setup latency (default 500; quick 100)
   --concurrent N          concurrent connections (default 200; quick 50)
   --concurrent-size SIZE  echoed per concurrent connection (default 1MiB)
@@ -111,7 +111,7 @@ for (const s of (values.sections ?? SECTIONS.join(",")).split(",").map((x) => x.
 
 const options = {
   size: size(values.size, quick ? 128 * MiB : 1024 * MiB, "size"),
-  rounds: Math.max(1, int(values.rounds, quick ? 2 : 3, "rounds")),
+  rounds: Math.max(1, int(values.rounds, quick ? 2 : 5, "rounds")),
   connections: Math.max(1, int(values.connections, quick ? 100 : 500, "connections")),
   concurrent: Math.max(1, int(values.concurrent, quick ? 50 : 200, "concurrent")),
   concurrentSize: size(values["concurrent-size"], MiB, "concurrent-size"),
@@ -169,8 +169,9 @@ try {
       await runSetup(rig, report, { connections: options.connections, rounds: Math.min(5, options.connections), log });
     }
     if (sections.has("concurrency")) {
-      log(`concurrency: ${options.concurrent} × ${formatSize(options.concurrentSize)}, ${options.rounds} rounds`);
-      await runConcurrency(rig, report, { connections: options.concurrent, size: options.concurrentSize, rounds: options.rounds, log });
+      const rounds = Math.min(options.rounds, 3);
+      log(`concurrency: ${options.concurrent} × ${formatSize(options.concurrentSize)}, ${rounds} rounds`);
+      await runConcurrency(rig, report, { connections: options.concurrent, size: options.concurrentSize, rounds, log });
     }
     if (sections.has("backpressure")) {
       log(`backpressure: ${formatSize(options.bpSize)} offered to a target that never reads`);
