@@ -44,6 +44,7 @@ const HELP = `Usage: npm run bench -- [options]
   --node-arg ARG          pass ARG to tunnelctl's node (repeatable; e.g. --node-arg=--prof)
   --built                 run bin/tunnelctl.js (needs npm run build) instead of src/ under tsx
   --json                  print JSON instead of the table
+  --json-file FILE        also write the JSON into FILE
   --results FILE          also write the table into FILE (Markdown; e.g. bench/RESULTS.md)
   -h, --help
 `;
@@ -73,6 +74,7 @@ const { values } = parseArgs({
     "run-arg": { type: "string", multiple: true },
     json: { type: "boolean", default: false },
     results: { type: "string" },
+    "json-file": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
   allowPositionals: false,
@@ -209,10 +211,10 @@ try {
 }
 
 const durationS = (performance.now() - t0) / 1000;
+const json = `${JSON.stringify({ startedAt: startedAt.toISOString(), durationS, command, machine, options, rows: report.rows, checks: report.checks, notes: report.notes }, null, 2)}\n`;
+if (values["json-file"]) writeFileSync(resolve(values["json-file"]), json);
 if (values.json) {
-  process.stdout.write(
-    `${JSON.stringify({ startedAt: startedAt.toISOString(), durationS, command, machine, options, rows: report.rows, checks: report.checks, notes: report.notes }, null, 2)}\n`,
-  );
+  process.stdout.write(json);
 } else {
   process.stdout.write(formatText(report, machine, `tunnelctl bench — ${command} — ${durationS.toFixed(0)} s`));
 }
