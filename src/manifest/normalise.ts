@@ -7,6 +7,7 @@ import { parseDuration } from "./duration.ts";
 import { formatFieldPath, type FieldIssue, type FieldPath } from "./field-path.ts";
 import type { RawDuration, RawTunnel } from "./raw.ts";
 import type { AuthSpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
+import { canonicalJson } from "./canonical-json.ts";
 
 export interface NormaliseContext {
   /** Absolute path of the manifest file. */
@@ -110,17 +111,4 @@ export function expandPath(value: string, homeDir: string, baseDir: string): str
 /** First 8 hex digits of sha256 over canonical JSON of name, labels and the normalised spec. */
 export function generationOf(name: string, labels: Record<string, string>, spec: TunnelSpec): string {
   return createHash("sha256").update(canonicalJson({ name, labels, spec })).digest("hex").slice(0, 8);
-}
-
-/** JSON with keys sorted at every level, so key order in the YAML never changes the hash. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value)
-      .filter(([, entry]) => entry !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`);
-    return `{${entries.join(",")}}`;
-  }
-  return JSON.stringify(value);
 }

@@ -1,6 +1,7 @@
 // Forward identity and session identity. SPEC §2: a local forward is identified by
 // (bindAddress, localPort), a remote forward by (bindAddress, remotePort); everything else about
 // a forward is an in-place change. A session is identified by the fields it was opened with.
+import { canonicalJson } from "../manifest/canonical-json.ts";
 import type { LocalForwardSpec, RemoteForwardSpec, TunnelSpec } from "../manifest/types.ts";
 import type { ForwardId, ForwardKind } from "./types.ts";
 
@@ -50,17 +51,4 @@ export function sessionKey(spec: TunnelSpec): string {
     hostKey: { ...spec.hostKey, fingerprints: [...spec.hostKey.fingerprints].sort() },
     keepalive: spec.keepalive,
   });
-}
-
-/** JSON with object keys sorted at every level and undefined-valued keys omitted. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value)
-      .filter(([, entryValue]) => entryValue !== undefined)
-      .sort(([keyA], [keyB]) => (keyA < keyB ? -1 : keyA > keyB ? 1 : 0))
-      .map(([key, entryValue]) => `${JSON.stringify(key)}:${canonicalJson(entryValue)}`);
-    return `{${entries.join(",")}}`;
-  }
-  return JSON.stringify(value);
 }

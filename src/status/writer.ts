@@ -60,6 +60,15 @@ export class StatusWriter {
    * Resolves true when the file was written.
    */
   write(filePath: string, docs: readonly TunnelStatusDoc[]): Promise<boolean> {
+    return this.#put(filePath, docs, false);
+  }
+
+  /** Writes `docs` now if the file does not hold them, whatever statusInterval says (shutdown). */
+  flush(filePath: string, docs: readonly TunnelStatusDoc[]): Promise<boolean> {
+    return this.#put(filePath, docs, true);
+  }
+
+  #put(filePath: string, docs: readonly TunnelStatusDoc[], force: boolean): Promise<boolean> {
     const text = serializeStatusDocs(docs);
     const shape = serializeStatusDocs(docs.map(zeroCounters));
     return this.#enqueue(filePath, async () => {
@@ -69,23 +78,8 @@ export class StatusWriter {
         return false;
       }
       const countersOnly = record?.shape === shape;
-      if (record !== undefined && countersOnly && this.#now() - record.writtenAt < this.#statusInterval) {
+      if (!force && record !== undefined && countersOnly && this.#now() - record.writtenAt < this.#statusInterval) {
         record.deferred = { text, shape };
-        return false;
-      }
-      await this.#writeFile(filePath, text, shape);
-      return true;
-    });
-  }
-
-  /** Writes `docs` now if the file does not hold them, whatever statusInterval says (shutdown). */
-  flush(filePath: string, docs: readonly TunnelStatusDoc[]): Promise<boolean> {
-    const text = serializeStatusDocs(docs);
-    const shape = serializeStatusDocs(docs.map(zeroCounters));
-    return this.#enqueue(filePath, async () => {
-      const record = this.#files.get(filePath) ?? (await this.#readFromDisk(filePath));
-      if (record?.text === text) {
-        delete record.deferred;
         return false;
       }
       await this.#writeFile(filePath, text, shape);
