@@ -43,7 +43,7 @@ const HELP = `Usage: npm run bench -- [options]
   --run-arg ARG           pass ARG to "tunnelctl run" (repeatable; e.g. --run-arg=--resync=10m)
   --node-arg ARG          pass ARG to tunnelctl's node (repeatable; e.g. --node-arg=--prof)
   --built                 run bin/tunnelctl.js (needs npm run build) instead of src/ under tsx
-  --json                  print JSON instead of the table
+  --json                  print JSON instead of the table (npm run -s bench -- --json: no npm banner)
   --json-file FILE        also write the JSON into FILE
   --results FILE          also write the table into FILE (Markdown; e.g. bench/RESULTS.md)
   -h, --help
