@@ -31,7 +31,7 @@ export function formatTable(report: Report): string {
 }
 
 function checkCells(c: Check): string[] {
-  const verdict = c.met === undefined ? "n/a" : c.met ? "met" : "MISSED";
+  const verdict = c.met === null ? "n/a" : c.met ? "met" : "MISSED";
   return [c.target, `${num(c.measured)}${c.unit === "×" ? "×" : c.unit ? ` ${c.unit}` : ""}`, c.goal, verdict, c.detail];
 }
 

@@ -17,7 +17,7 @@ export interface Check {
   measured: number;
   goal: string;
   unit: string;
-  met: boolean | undefined; // undefined: could not be measured
+  met: boolean | null; // null: could not be measured (a contender or section was left out)
   detail: string;
 }
 
@@ -36,8 +36,8 @@ export class Report {
     return this.rows.find((r) => r.section === section && r.metric === metric && r.contender === contender);
   }
 
-  check(target: string, measured: number, goal: string, unit: string, met: boolean | undefined, detail = ""): void {
-    this.checks.push({ target, measured, goal, unit, met: Number.isFinite(measured) ? met : undefined, detail });
+  check(target: string, measured: number, goal: string, unit: string, met: boolean, detail = ""): void {
+    this.checks.push({ target, measured, goal, unit, met: Number.isFinite(measured) ? met : null, detail });
   }
 
   note(text: string): void {
