@@ -40,7 +40,7 @@ export async function runSetup(rig: Rig, report: Report, options: SetupOptions):
     const ours = samples.get(`tunnelctl-${d}`) ?? [];
     const ratio = p50(`tunnelctl-${d}`) / sshL;
     report.check(`tunnelctl -${d} setup p50 ÷ ssh -L p50 (${sshL.toFixed(2)} ms)`, ratio, "≤ 1.5×", "×", ratio <= 1.5);
-    const stalls = ours.filter((ms) => ms >= STALL_MS).length;
+    const stalls = ours.length ? ours.filter((ms) => ms >= STALL_MS).length : NaN;
     report.check(`tunnelctl -${d} connections with a ~43 ms stall`, stalls, "0", "", stalls === 0, `p99 ${percentile(ours, 99).toFixed(2)} ms`);
   }
 }
