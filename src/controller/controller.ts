@@ -42,6 +42,8 @@ class TunnelController implements Controller {
   private readonly watcher: DirectoryWatcher;
   private readonly lastStatus = new Map<string, TunnelStatusDoc[]>();
   private readonly statusFiles = new Set<string>();
+  /** Per manifest file, the counters its status was last refreshed for. */
+  private readonly lastCounters = new Map<string, string>();
   /** The manifest file whose status last listed each tunnel name. */
   private readonly statusFileOf = new Map<string, string>();
   private fileChain = Promise.resolve();
@@ -63,7 +65,10 @@ class TunnelController implements Controller {
       homeDir: options.homeDir ?? homedir(),
       holdsLocal: (name, forward) => this.runtimes.get(name)?.forwards.localListening(forward) ?? false,
     });
+    // Many at once: a reconcile holds its slot through the SSH handshake, and handshakes are
+    // limited per server by the HandshakeLimiter, not here (16 made a 1,000-tunnel cold start idle).
     this.queue = new WorkQueue((name) => this.reconcile(name), {
+      concurrency: 64,
       onError: (name, err) => this.log.error({ tunnel: name, err }, "reconcile failed"),
     });
     this.writer = new StatusWriter({ statusInterval: options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, now: Date.now });
@@ -79,7 +84,7 @@ class TunnelController implements Controller {
     const resyncMs = this.options.resyncMs ?? DEFAULT_RESYNC_MS;
     const resync = setInterval(() => this.resync(), resyncMs);
     // Counters refresh at most every status interval; the writer skips unchanged files.
-    const counters = setInterval(() => void this.writeAllStatus(), Math.max(250, Math.min(this.options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, 5000)));
+    const counters = setInterval(() => void this.refreshCounters(), Math.max(250, Math.min(this.options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, 5000)));
     resync.unref();
     counters.unref();
     this.timers.push(resync, counters);
@@ -91,7 +96,7 @@ class TunnelController implements Controller {
     if (this.stopping) return;
     this.log.debug("resync");
     void this.watcher.check();
-    for (const name of this.desired.names.keys()) this.queue.add(name);
+    for (const name of this.desired.names.keys()) this.queue.addLow(name);
   }
 
   phases(): Map<string, string> {
@@ -228,8 +233,10 @@ class TunnelController implements Controller {
     const requeueAfter = await runtime.apply(actions, spec, Date.now);
     if (!spec && runtime.idle) this.runtimes.delete(name);
     // A pruned tunnel's status file goes only now, after its ports and session are closed.
+    // Nothing done and the tunnel still wanted: its status has not changed (edits, conflicts and
+    // errors write theirs when the file is loaded), so a resync costs no YAML.
     const statusFile = record?.file ?? this.statusFileOf.get(name);
-    if (statusFile) await this.writeFileStatus(statusFile);
+    if (statusFile && (actions.length > 0 || !spec)) await this.writeFileStatus(statusFile);
     return { requeueAfter };
   }
 
@@ -314,6 +321,35 @@ class TunnelController implements Controller {
 
   private async writeAllStatus(force = false): Promise<void> {
     for (const file of this.desired.files.keys()) await this.writeFileStatus(file, force);
+  }
+
+  /**
+   * The periodic counter refresh: rebuild the status of a file only when the counters of its
+   * tunnels moved (a cheap signature, no YAML), then write what the writer held back as due.
+   */
+  private async refreshCounters(): Promise<void> {
+    if (this.stopping) return;
+    for (const file of this.desired.files.keys()) {
+      const signature = this.countersSignature(file);
+      if (this.lastCounters.get(file) === signature) continue;
+      this.lastCounters.set(file, signature);
+      await this.writeFileStatus(file);
+    }
+    await this.writer.flushDue().catch((err: unknown) => this.log.warn({ err }, "cannot write status files"));
+  }
+
+  private countersSignature(file: string): string {
+    const parts: number[] = [];
+    for (const record of this.desired.namesOf(file)) {
+      const forwards = this.runtimes.get(record.name)?.forwards;
+      if (!forwards) continue;
+      const draining = forwards.drainingInfo();
+      for (const f of [...forwards.localInfo(), ...forwards.remoteInfo(), ...draining.local, ...draining.remote]) {
+        parts.push(f.activeConnections, f.totalConnections, f.failedConnections, f.bytesIn, f.bytesOut);
+      }
+      parts.push(-1);
+    }
+    return parts.join(",");
   }
 }
 

@@ -8,6 +8,8 @@ export class WorkQueue {
   private readonly reconcile: Reconcile;
   private readonly concurrency: number;
   private readonly queued = new Set<string>(); // insertion-ordered: FIFO
+  /** Background work (periodic resync): taken only when nothing else waits. */
+  private readonly lowQueued = new Set<string>();
   private readonly running = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -33,14 +35,22 @@ export class WorkQueue {
       this.dirty.add(key);
       return;
     }
+    this.lowQueued.delete(key);
     this.queued.add(key);
+    this.pump();
+  }
+
+  /** Reconcile `key` when nothing more urgent waits (a resync must not delay an edit). */
+  addLow(key: string): void {
+    if (this.stopped || this.queued.has(key) || this.running.has(key)) return;
+    this.lowQueued.add(key);
     this.pump();
   }
 
   /** Reconcile `key` after `ms`, unless something sooner is already due. */
   addAfter(key: string, ms: number): void {
     if (this.stopped) return;
-    if (this.queued.has(key) || this.dirty.has(key)) return;
+    if (this.queued.has(key) || this.lowQueued.has(key) || this.dirty.has(key)) return;
     const at = Date.now() + ms;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
@@ -59,24 +69,26 @@ export class WorkQueue {
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.queued.clear();
+    this.lowQueued.clear();
     this.dirty.clear();
     await this.idle();
   }
 
   /** Resolves when nothing is queued or running. */
   idle(): Promise<void> {
-    if (this.queued.size === 0 && this.running.size === 0) return Promise.resolve();
+    if (this.queued.size === 0 && this.lowQueued.size === 0 && this.running.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   get size(): number {
-    return this.queued.size + this.running.size;
+    return this.queued.size + this.lowQueued.size + this.running.size;
   }
 
   private pump(): void {
-    while (this.running.size < this.concurrency && this.queued.size > 0) {
-      const key = this.queued.values().next().value as string;
-      this.queued.delete(key);
+    while (this.running.size < this.concurrency && this.queued.size + this.lowQueued.size > 0) {
+      const from = this.queued.size > 0 ? this.queued : this.lowQueued;
+      const key = from.values().next().value as string;
+      from.delete(key);
       this.running.add(key);
       void this.runOne(key);
     }
@@ -95,7 +107,7 @@ export class WorkQueue {
     if (this.dirty.delete(key)) this.add(key);
     else if (requeueAfter !== undefined) this.addAfter(key, requeueAfter);
     this.pump();
-    if (this.queued.size === 0 && this.running.size === 0) {
+    if (this.queued.size === 0 && this.lowQueued.size === 0 && this.running.size === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();

@@ -4,6 +4,7 @@
 // symlinked DIR (its real path is compared on every rescan) and DIR removed and recreated (the
 // parent is watched too).
 import { watch, type FSWatcher } from "chokidar";
+import type { Stats } from "node:fs";
 import { realpath, readdir, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 
@@ -124,7 +125,8 @@ export class DirectoryWatcher {
     const watcher = watch(this.dir, {
       ignoreInitial: true,
       followSymlinks: true,
-      ignored: (path: string) => isHiddenBelow(this.dir, path),
+      // Status files, their temp files and anything else that is not a manifest get no watcher.
+      ignored: (path: string, stats?: Stats) => isHiddenBelow(this.dir, path) || (stats?.isFile() === true && !isManifestName(path)),
     });
     watcher.on("all", (event, path) => {
       if (event === "add" || event === "change" || event === "unlink") {

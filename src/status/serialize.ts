@@ -44,12 +44,23 @@ function serializeOne(doc: TunnelStatusDoc): string {
   return document.toString({ lineWidth: 0 });
 }
 
+// Status strings repeat (addresses, states, reasons, ""), and a YAML parse per string scalar per
+// write was a third of a 1,000-tunnel controller's CPU: remember the answers.
+const yaml11Verdicts = new Map<string, boolean>();
+const YAML11_CACHE_MAX = 10_000;
+
 function readsAsStringInYaml11(text: string): boolean {
+  const known = yaml11Verdicts.get(text);
+  if (known !== undefined) return known;
+  let verdict: boolean;
   try {
-    return typeof parse(text, { version: "1.1", logLevel: "silent" }) === "string";
+    verdict = typeof parse(text, { version: "1.1", logLevel: "silent" }) === "string";
   } catch {
-    return false; // not a valid plain scalar: quoting is right anyway
+    verdict = false; // not a valid plain scalar: quoting is right anyway
   }
+  if (yaml11Verdicts.size >= YAML11_CACHE_MAX) yaml11Verdicts.clear();
+  yaml11Verdicts.set(text, verdict);
+  return verdict;
 }
 
 function isStatusDoc(value: unknown): value is TunnelStatusDoc {

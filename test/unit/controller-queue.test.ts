@@ -85,6 +85,25 @@ describe("WorkQueue", () => {
     assert.equal(maxRunning, 3);
   });
 
+  it("background work (addLow) waits for everything added normally; add() promotes it", async () => {
+    const runs: string[] = [];
+    const hold = gate();
+    const q = new WorkQueue(
+      async (k) => {
+        runs.push(k);
+        if (k === "block") await hold.promise;
+      },
+      { concurrency: 1, onError: assert.fail },
+    );
+    q.add("block");
+    for (const k of ["r1", "r2", "r3"]) q.addLow(k);
+    q.add("edit");
+    q.add("r3"); // an edit of a tunnel the resync also queued: it jumps the queue once
+    hold.open();
+    await q.idle();
+    assert.deepEqual(runs, ["block", "edit", "r3", "r1", "r2"]);
+  });
+
   it("requeueAfter brings a key back; an add before then replaces the timer", async () => {
     const runs: string[] = [];
     const q = new WorkQueue(
