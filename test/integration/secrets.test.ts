@@ -102,7 +102,7 @@ describe("secrets never reach a log line or a status file", { skip: !haveSshd },
 
     const logs = ctl.output();
     const lines = logs.split("\n").filter(Boolean);
-    assert.ok(lines.length > 20, `only ${lines.length} log lines: is --log-level debug in effect?`);
+    assert.ok(lines.length > 10, `only ${lines.length} log lines: is --log-level debug in effect?`);
     assert.ok(lines.some((l) => l.includes('"level":20')), "no debug lines");
     const statusFiles = readdirSync(dir).filter((n) => n.endsWith(".status"));
     assert.equal(statusFiles.length, tunnels.length + 1);
