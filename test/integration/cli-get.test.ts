@@ -7,66 +7,32 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { buildTunnelStatus, parseStatusDocs, serializeStatusDocs, type TunnelObservation, type TunnelStatusDoc } from "../../src/status/index.ts";
 import { describeRun, runCli } from "../helpers/cli.ts";
+import { localObservation, observation, remoteObservation, sessionObservation } from "../helpers/status-fixtures.ts";
 
 const now = new Date();
 const fiveMinutesAgo = new Date(now.getTime() - 5 * 60_000).toISOString();
 
-function observation(name: string, manifest: string, overrides: Partial<TunnelObservation> = {}): TunnelObservation {
-  return {
+function tunnel(name: string, manifest: string, overrides: Partial<TunnelObservation> = {}): TunnelObservation {
+  return observation({
     name,
     manifest,
-    generation: "3f9a1c2e",
-    errors: [],
-    suspended: false,
-    session: {
-      state: "Connected",
-      serverVersion: "SSH-2.0-OpenSSH_9.2p1",
+    session: sessionObservation({
       hostKeyFingerprint: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
       connectedSince: fiveMinutesAgo,
       reconnects: 2,
-      lastError: "",
-    },
-    local: [
-      {
-        bindAddress: "127.0.0.1",
-        localPort: 15432,
-        remoteHost: "db.internal",
-        remotePort: 5432,
-        connectTimeout: 30000,
-        state: "Active",
-        message: "",
-        activeConnections: 2,
-        totalConnections: 41,
-        failedConnections: 0,
-        bytesIn: 2048,
-        bytesOut: 456,
-      },
-    ],
-    remote: [
-      {
-        bindAddress: "127.0.0.1",
-        remotePort: 0,
-        boundPort: 41234,
-        localHost: "127.0.0.1",
-        localPort: 3000,
-        state: "Active",
-        message: "",
-        activeConnections: 0,
-        totalConnections: 3,
-        bytesIn: 0,
-        bytesOut: 0,
-      },
-    ],
+    }),
+    local: [localObservation({ localPort: 15432, remoteHost: "db.internal", remotePort: 5432, bytesIn: 2048 })],
+    remote: [remoteObservation({ remotePort: 0, boundPort: 41234, localHost: "127.0.0.1", localPort: 3000 })],
     ...overrides,
-  };
+  });
 }
 
 const build = (obs: TunnelObservation): TunnelStatusDoc => buildTunnelStatus(obs, undefined, now.toISOString());
 
 const dbDocs = [
-  build(observation("db", "db.yaml")),
+  build(tunnel("db", "db.yaml")),
   build(
-    observation("cache", "db.yaml", {
+    tunnel("cache", "db.yaml", {
       session: { state: "Backoff", serverVersion: "", hostKeyFingerprint: "", reconnects: 5, lastError: "Cannot connect to cache.internal:22: connection refused" },
       local: [],
       remote: [],
@@ -75,7 +41,7 @@ const dbDocs = [
 ];
 const webDocs = [
   build(
-    observation("web", "team/web.yaml", {
+    tunnel("web", "team/web.yaml", {
       errors: ["team/web.yaml:7:9: spec.port: must be <= 65535 (got 70000)", "team/web.yaml:9:3: spec: unknown field \"hots\""],
     }),
   ),
@@ -93,7 +59,7 @@ describe("get", () => {
     writeFileSync(path.join(dir, "manifests/db.yaml.status"), serializeStatusDocs(dbDocs));
     writeFileSync(path.join(dir, "manifests/team/web.yaml.status"), serializeStatusDocs(webDocs));
     // Dot folders are not read (a ConfigMap's ..data, editor and VCS folders).
-    writeFileSync(path.join(dir, "manifests/.old/ghost.yaml.status"), serializeStatusDocs([build(observation("ghost", "ghost.yaml"))]));
+    writeFileSync(path.join(dir, "manifests/.old/ghost.yaml.status"), serializeStatusDocs([build(tunnel("ghost", "ghost.yaml"))]));
     // --status-dir: the same relative paths under another directory.
     writeFileSync(path.join(dir, "status/team/web.yaml.status"), serializeStatusDocs(webDocs));
   });

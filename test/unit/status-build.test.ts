@@ -1,72 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildStatusDocs, buildTunnelStatus } from "../../src/status/build.ts";
-import type {
-  LocalForwardObservation,
-  RemoteForwardObservation,
-  TunnelObservation,
-  TunnelStatusDoc,
-} from "../../src/status/types.ts";
+import type { TunnelStatusDoc } from "../../src/status/types.ts";
+import { T0, localObservation, observation, remoteObservation } from "../helpers/status-fixtures.ts";
 
-const t0 = "2025-03-01T10:00:00.000Z";
+const t0 = T0;
 const t1 = "2025-03-01T10:05:00.000Z";
-
-function localObservation(overrides: Partial<LocalForwardObservation> = {}): LocalForwardObservation {
-  return {
-    bindAddress: "127.0.0.1",
-    localPort: 8080,
-    remoteHost: "remote-machine",
-    remotePort: 80,
-    connectTimeout: 30000,
-    state: "Active",
-    message: "",
-    activeConnections: 2,
-    totalConnections: 41,
-    failedConnections: 0,
-    bytesIn: 123,
-    bytesOut: 456,
-    ...overrides,
-  };
-}
-
-function remoteObservation(overrides: Partial<RemoteForwardObservation> = {}): RemoteForwardObservation {
-  return {
-    bindAddress: "127.0.0.1",
-    remotePort: 8080,
-    boundPort: 8080,
-    localHost: "local-machine",
-    localPort: 80,
-    state: "Active",
-    message: "",
-    activeConnections: 0,
-    totalConnections: 3,
-    bytesIn: 0,
-    bytesOut: 0,
-    ...overrides,
-  };
-}
-
-/** The SPEC §4 example, as an observation. */
-function observation(overrides: Partial<TunnelObservation> = {}): TunnelObservation {
-  return {
-    name: "db-bastion",
-    manifest: "db.yaml",
-    generation: "3f9a1c2e",
-    errors: [],
-    suspended: false,
-    session: {
-      state: "Connected",
-      serverVersion: "SSH-2.0-OpenSSH_9.2p1",
-      hostKeyFingerprint: "SHA256:abc",
-      connectedSince: t0,
-      reconnects: 0,
-      lastError: "",
-    },
-    local: [localObservation()],
-    remote: [remoteObservation()],
-    ...overrides,
-  };
-}
 
 describe("buildTunnelStatus", () => {
   test("a healthy tunnel gives the SPEC §4 document, field for field and in order", () => {

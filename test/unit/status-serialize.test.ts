@@ -4,58 +4,21 @@ import { parse } from "yaml";
 import { buildTunnelStatus } from "../../src/status/build.ts";
 import { StatusParseError, parseStatusDocs, serializeStatusDocs } from "../../src/status/serialize.ts";
 import type { TunnelObservation, TunnelStatusDoc } from "../../src/status/types.ts";
+import { localObservation, observation, remoteObservation, sessionObservation } from "../helpers/status-fixtures.ts";
 
 const now = "2025-03-01T10:00:00.000Z";
 
 function statusDoc(name: string, overrides: Partial<TunnelObservation> = {}): TunnelStatusDoc {
   return buildTunnelStatus(
-    {
+    observation({
       name,
       manifest: "tunnels/db.yaml",
-      generation: "3f9a1c2e",
-      errors: [],
-      suspended: false,
-      session: {
-        state: "Connected",
-        serverVersion: "SSH-2.0-OpenSSH_9.2p1",
-        hostKeyFingerprint: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
-        connectedSince: now,
-        reconnects: 0,
-        lastError: "",
-      },
-      local: [
-        {
-          bindAddress: "127.0.0.1",
-          localPort: 8080,
-          remoteHost: "remote-machine",
-          remotePort: 80,
-          connectTimeout: 30000,
-          state: "Active",
-          message: "",
-          activeConnections: 2,
-          totalConnections: 41,
-          failedConnections: 1,
-          bytesIn: 123,
-          bytesOut: 456,
-        },
-      ],
-      remote: [
-        {
-          bindAddress: "::1",
-          remotePort: 0,
-          boundPort: 41234,
-          localHost: "yes", // a YAML 1.1 boolean, if unquoted
-          localPort: 80,
-          state: "Active",
-          message: "",
-          activeConnections: 0,
-          totalConnections: 3,
-          bytesIn: 0,
-          bytesOut: 0,
-        },
-      ],
+      session: sessionObservation({ hostKeyFingerprint: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", connectedSince: now }),
+      local: [localObservation({ failedConnections: 1 })],
+      // localHost "yes" is a YAML 1.1 boolean, if unquoted.
+      remote: [remoteObservation({ bindAddress: "::1", remotePort: 0, boundPort: 41234, localHost: "yes" })],
       ...overrides,
-    },
+    }),
     undefined,
     now,
   );
@@ -144,12 +107,7 @@ describe("serializeStatusDocs", () => {
     const message = `Cannot bind 127.0.0.1:8080: ${"address in use ".repeat(20)}`.trim();
     const doc = statusDoc("long", {
       local: [
-        {
-          bindAddress: "127.0.0.1",
-          localPort: 8080,
-          remoteHost: "remote-machine",
-          remotePort: 80,
-          connectTimeout: 30000,
+        localObservation({
           state: "Failed",
           reason: "PortInUse",
           message,
@@ -158,7 +116,7 @@ describe("serializeStatusDocs", () => {
           failedConnections: 0,
           bytesIn: 0,
           bytesOut: 0,
-        },
+        }),
       ],
     });
     const serialized = serializeStatusDocs([doc]);

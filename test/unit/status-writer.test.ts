@@ -8,48 +8,15 @@ import { serializeStatusDocs } from "../../src/status/serialize.ts";
 import type { ForwardState } from "../../src/reconcile/types.ts";
 import type { TunnelStatusDoc } from "../../src/status/types.ts";
 import { StatusPathError, StatusWriteError, StatusWriter, statusPathFor } from "../../src/status/writer.ts";
+import { T0, localObservation, observation } from "../helpers/status-fixtures.ts";
 
 const interval = 10_000;
 
 /** A one-tunnel status file; `state` is a state change, `totalConnections` a counter change. */
 function docs(options: { state?: ForwardState; totalConnections?: number; name?: string } = {}): TunnelStatusDoc[] {
-  const doc = buildTunnelStatus(
-    {
-      name: options.name ?? "db-bastion",
-      manifest: "db.yaml",
-      generation: "3f9a1c2e",
-      errors: [],
-      suspended: false,
-      session: {
-        state: "Connected",
-        serverVersion: "SSH-2.0-OpenSSH_9.2p1",
-        hostKeyFingerprint: "SHA256:abc",
-        connectedSince: "2025-03-01T10:00:00.000Z",
-        reconnects: 0,
-        lastError: "",
-      },
-      local: [
-        {
-          bindAddress: "127.0.0.1",
-          localPort: 8080,
-          remoteHost: "remote-machine",
-          remotePort: 80,
-          connectTimeout: 30000,
-          state: options.state ?? "Active",
-          message: "",
-          activeConnections: 0,
-          totalConnections: options.totalConnections ?? 0,
-          failedConnections: 0,
-          bytesIn: (options.totalConnections ?? 0) * 100,
-          bytesOut: 0,
-        },
-      ],
-      remote: [],
-    },
-    undefined,
-    "2025-03-01T10:00:00.000Z",
-  );
-  return [doc];
+  const total = options.totalConnections ?? 0;
+  const local = localObservation({ state: options.state ?? "Active", activeConnections: 0, totalConnections: total, bytesIn: total * 100, bytesOut: 0 });
+  return [buildTunnelStatus(observation({ name: options.name ?? "db-bastion", local: [local], remote: [] }), undefined, T0)];
 }
 
 let root: string;
