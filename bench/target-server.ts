@@ -7,6 +7,7 @@
 // Prints {"port": N} on stdout once listening; exits when stdin closes (its parent is gone).
 import { randomBytes } from "node:crypto";
 import { createServer, type AddressInfo, type Socket } from "node:net";
+import { writeBulk } from "./lib/bulk.ts";
 
 const CHUNK = randomBytes(1024 * 1024);
 
@@ -57,21 +58,9 @@ function sink(socket: Socket, already: number): void {
 }
 
 function source(socket: Socket, length: number): void {
-  let left = length;
-  const pump = (): void => {
-    while (left > 0) {
-      const n = Math.min(left, CHUNK.length);
-      left -= n;
-      if (!socket.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
-        socket.once("drain", pump);
-        return;
-      }
-    }
-    socket.end();
-  };
   socket.resume(); // read (and drop) anything else the client sends, so its EOF arrives
   socket.on("data", () => undefined);
-  pump();
+  writeBulk(socket, CHUNK, length, () => socket.end());
 }
 
 const server = createServer({ allowHalfOpen: true }, serve);

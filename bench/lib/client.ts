@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { writeBulk } from "./bulk.ts";
 
 const CHUNK = Buffer.alloc(1024 * 1024, 0x5a);
 
@@ -42,24 +43,6 @@ function open(port: number): Socket {
   return connect({ host: "127.0.0.1", port, noDelay: true, allowHalfOpen: true });
 }
 
-/** Write `size` bytes after `head`, honouring backpressure; resolves when all are handed to the socket. */
-function writeBulk(socket: Socket, head: Buffer, size: number, onDone: () => void): void {
-  let left = size;
-  socket.write(head);
-  const pump = (): void => {
-    while (left > 0) {
-      const n = Math.min(left, CHUNK.length);
-      left -= n;
-      if (!socket.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
-        socket.once("drain", pump);
-        return;
-      }
-    }
-    onDone();
-  };
-  pump();
-}
-
 /** Client → target: send `size` bytes, wait for the target's count. Returns elapsed ms. */
 export function upload(port: number, size: number, timeoutMs: number): Promise<number> {
   let socket: Socket | undefined;
@@ -69,7 +52,10 @@ export function upload(port: number, size: number, timeoutMs: number): Promise<n
     const s = socket;
     const reply: Buffer[] = [];
     s.on("error", fail);
-    s.once("connect", () => writeBulk(s, Buffer.from("U"), size, () => s.end()));
+    s.once("connect", () => {
+      s.write(Buffer.from("U"));
+      writeBulk(s, CHUNK, size, () => s.end());
+    });
     s.on("data", (c: Buffer) => reply.push(c));
     s.on("end", () => {
       const elapsed = performance.now() - t0;
