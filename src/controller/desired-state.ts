@@ -1,7 +1,7 @@
 // What the manifests ask for: the loaded files, and per tunnel name the version that should run
 // (the last valid one), the errors of the current version, and the local forwards it loses to
 // another tunnel. Loading a file re-reads only that file; names are then resolved again across
-// all files in memory (cheap: no I/O), and only the names whose record changed are returned.
+// what the change can affect (see resolve()), and only the names whose record changed are returned.
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { relative } from "node:path";
@@ -38,8 +38,21 @@ export interface DesiredStateOptions {
 
 export class DesiredState {
   readonly files = new Map<string, FileRecord>();
-  names = new Map<string, NameRecord>();
+  readonly names = new Map<string, NameRecord>();
+  /** Errors of a valid document that lost its name to another tunnel. */
+  readonly duplicateErrors = new Map<Tunnel, string>();
   private readonly options: DesiredStateOptions;
+  /** Indexes that keep a change's resolve proportional to the change, not to the fleet. */
+  private readonly byFile = new Map<string, NameRecord[]>();
+  /** Files with a document that carries the name (valid or not). */
+  private readonly filesByName = new Map<string, Set<string>>();
+  /** Names whose running version binds the local port (any address). */
+  private readonly namesByPort = new Map<number, Set<string>>();
+  /** Position of each file in `files` (Map order: a file deleted and added again goes last). */
+  private readonly fileOrder = new Map<string, number>();
+  private nextFileOrder = 0;
+  /** Names of the documents a load replaced or added, since the last resolve. */
+  private readonly touched = new Set<string>();
 
   constructor(options: DesiredStateOptions) {
     this.options = options;
@@ -57,7 +70,7 @@ export class DesiredState {
     return this.loadFiles([file], options);
   }
 
-  /** Re-read several files, then resolve names once (a rescan costs O(files), not O(files²)). */
+  /** Re-read several files, then resolve once (a rescan costs O(files), not O(files²)). */
   async loadFiles(files: Iterable<string>, options: { deferEmpty?: boolean } = {}): Promise<{ names: Set<string>; files: Set<string> }> {
     const changed = new Set<string>();
     for (const file of files) if (await this.readOne(file, options)) changed.add(file);
@@ -66,8 +79,13 @@ export class DesiredState {
 
   /** The file is gone: its tunnels are pruned. */
   removeFile(file: string): { names: Set<string>; files: Set<string> } {
-    if (!this.files.delete(file)) return { names: new Set(), files: new Set() };
+    if (!this.deleteFile(file)) return { names: new Set(), files: new Set() };
     return this.resolve(new Set([file]));
+  }
+
+  /** Names owned by `file`, in document order. */
+  namesOf(file: string): NameRecord[] {
+    return this.byFile.get(file) ?? [];
   }
 
   /** Read one file into `files`; true when what it holds changed (or it is gone). */
@@ -77,13 +95,13 @@ export class DesiredState {
       bytes = await readFile(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return this.files.delete(file);
+      if (code === "ENOENT" || code === "ENOTDIR") return this.deleteFile(file);
       // Unreadable (EACCES, EISDIR, ...): the file is Invalid, its running tunnels keep running.
       const hash = `unreadable:${code ?? "error"}`;
       if (this.files.get(file)?.hash === hash) return false;
       const display = this.display(file);
       const documents = this.files.get(file)?.documents ?? [];
-      this.files.set(file, { file, display, hash, documents, fileErrors: [`${display}:1:1: cannot read the file: ${code ?? String(err)}`] });
+      this.setFile({ file, display, hash, documents, fileErrors: [`${display}:1:1: cannot read the file: ${code ?? String(err)}`] });
       return true;
     }
     // An in-place save truncates first: an empty file that had tunnels is judged on the next look.
@@ -92,7 +110,7 @@ export class DesiredState {
     if (this.files.get(file)?.hash === hash) return false;
     const display = this.display(file);
     const loaded = loadManifestText(file, bytes, { displayPath: display, homeDir: this.options.homeDir });
-    this.files.set(file, {
+    this.setFile({
       file,
       display,
       hash,
@@ -103,38 +121,84 @@ export class DesiredState {
     return true;
   }
 
-  /** Names owned by `file`, in document order. */
-  namesOf(file: string): NameRecord[] {
-    return this.byFile.get(file) ?? [];
+  private setFile(record: FileRecord): void {
+    this.forgetNames(this.files.get(record.file));
+    if (!this.fileOrder.has(record.file)) this.fileOrder.set(record.file, this.nextFileOrder++);
+    this.files.set(record.file, record);
+    for (const doc of record.documents) {
+      if (doc.name === undefined) continue;
+      this.touched.add(doc.name);
+      addTo(this.filesByName, doc.name, record.file);
+    }
   }
 
-  private byFile = new Map<string, NameRecord[]>();
+  private deleteFile(file: string): boolean {
+    const record = this.files.get(file);
+    if (!record) return false;
+    this.forgetNames(record);
+    this.files.delete(file);
+    this.fileOrder.delete(file);
+    return true;
+  }
 
-  /** Resolve names and conflicts across all files again; report what changed. */
+  private forgetNames(record: FileRecord | undefined): void {
+    for (const doc of record?.documents ?? []) {
+      if (doc.name === undefined) continue;
+      this.touched.add(doc.name);
+      removeFrom(this.filesByName, doc.name, record!.file);
+    }
+  }
+
+  /**
+   * Resolve names and local-port conflicts again for what the changed files can affect, and
+   * report what changed. A name's owner depends only on the documents that carry the name; a
+   * port's owner only on the tunnels that bind that port. So the work is: the names the changed
+   * files carry (and carried), the files that carry those names, the ports those names bind (and
+   * bound), and the tunnels on those ports — never the whole fleet (test/unit/controller-desired-
+   * state.test.ts checks it against resolving everything, over random edit sequences).
+   */
   private resolve(changedFiles: Set<string>): { names: Set<string>; files: Set<string> } {
     const previous = this.names;
+    const affected = new Set(this.touched);
+    this.touched.clear();
+    for (const file of changedFiles) for (const record of this.byFile.get(file) ?? []) affected.add(record.name);
+
+    // Every file that carries an affected name or ran one, in `files` order.
+    const relevant = new Set<string>();
+    for (const name of affected) {
+      for (const file of this.filesByName.get(name) ?? []) relevant.add(file);
+      const prev = previous.get(name);
+      if (prev) relevant.add(prev.file);
+    }
+    const files = [...relevant]
+      .flatMap((f) => {
+        const record = this.files.get(f);
+        return record ? [record] : [];
+      })
+      .sort((a, b) => this.fileOrder.get(a.file)! - this.fileOrder.get(b.file)!);
+
+    // Who owns each affected name: the running owner keeps it, then file order.
     const owner = (t: Tunnel): boolean => {
       const p = previous.get(t.name);
       return p !== undefined && p.file === t.file && p.index === t.index;
     };
-    const valid = [...this.files.values()].flatMap((f) => f.documents.flatMap((d) => (d.tunnel ? [d.tunnel] : [])));
+    const valid = files.flatMap((f) => f.documents.flatMap((d) => (d.tunnel && affected.has(d.tunnel.name) ? [d.tunnel] : [])));
     const { duplicates } = checkConflicts(valid, (f) => this.display(f), { isRunning: owner });
-    const duplicateErrors = new Map<Tunnel, string>(duplicates.map((d) => [d.tunnel, d.error.toString()]));
+    const lost = new Map<Tunnel, string>(duplicates.map((d) => [d.tunnel, d.error.toString()]));
 
     const next = new Map<string, NameRecord>();
-    const files = new Set<string>(changedFiles);
-    for (const record of this.files.values()) {
+    for (const record of files) {
       if (record.fileErrors.length > 0) continue; // a broken file runs nothing new
       for (const doc of record.documents) {
-        if (doc.tunnel && !duplicateErrors.has(doc.tunnel)) {
+        if (doc.tunnel && affected.has(doc.tunnel.name) && !lost.has(doc.tunnel)) {
           next.set(doc.tunnel.name, { name: doc.tunnel.name, file: record.file, index: doc.index, running: doc.tunnel, errors: [], conflicts: new Map() });
         }
       }
     }
-    for (const record of this.files.values()) {
+    for (const record of files) {
+      const broken = record.fileErrors.length > 0;
       for (const doc of record.documents) {
-        const broken = record.fileErrors.length > 0;
-        if ((doc.tunnel && !broken) || doc.name === undefined || next.has(doc.name)) continue;
+        if ((doc.tunnel && !broken) || doc.name === undefined || !affected.has(doc.name) || next.has(doc.name)) continue;
         // Invalid now: the last valid version from the same file keeps running.
         const prev = previous.get(doc.name);
         const running = prev && prev.file === record.file ? prev.running : undefined;
@@ -145,49 +209,92 @@ export class DesiredState {
       if (allErrors.length > 0) {
         // A file with errors never deletes a tunnel (a document whose name cannot be read may be
         // it): every tunnel this file ran and no longer names keeps running, reported Invalid.
-        for (const prev of previous.values()) {
-          if (prev.file === record.file && !next.has(prev.name)) next.set(prev.name, { ...prev, errors: allErrors, conflicts: new Map() });
+        for (const prev of this.byFile.get(record.file) ?? []) {
+          if (affected.has(prev.name) && !next.has(prev.name)) next.set(prev.name, { ...prev, errors: allErrors, conflicts: new Map() });
         }
       }
     }
 
-    const running = [...next.values()].flatMap((r) => (r.running ? [r.running] : []));
-    const { conflicts } = checkConflicts(running, (f) => this.display(f), {
+    // Local ports: every port an affected name binds or bound, and every tunnel on those ports.
+    const ports = new Set<number>();
+    const addPorts = (t: Tunnel | undefined): void => {
+      for (const f of t?.spec.forwards.local ?? []) ports.add(f.localPort);
+    };
+    for (const name of affected) {
+      addPorts(previous.get(name)?.running);
+      addPorts(next.get(name)?.running);
+    }
+    const neighbours = new Set<string>();
+    for (const port of ports) for (const name of this.namesByPort.get(port) ?? []) if (!affected.has(name)) neighbours.add(name);
+    const claimants = [...next.values(), ...[...neighbours].map((n) => previous.get(n)!)].flatMap((r) => (r.running ? [r.running] : []));
+    const { conflicts } = checkConflicts(claimants, (f) => this.display(f), {
       holdsLocal: (t, forward) => this.options.holdsLocal(t.name, forward),
     });
-    for (const c of conflicts) next.get(c.tunnel.name)?.conflicts.set(c.forwardIndex, c.error.toString());
-
-    const names = new Set<string>();
-    for (const [name, record] of next) {
-      const prev = previous.get(name);
-      if (!prev || !sameRecord(prev, record)) {
-        names.add(name);
-        files.add(record.file);
-        if (prev) files.add(prev.file);
-      }
+    for (const name of neighbours) {
+      // A neighbour keeps what it had on other ports; the affected ports are decided again below.
+      const prev = previous.get(name)!;
+      const kept = [...prev.conflicts].filter(([i]) => !ports.has(prev.running!.spec.forwards.local[i]!.localPort));
+      next.set(name, { ...prev, conflicts: new Map(kept) });
     }
-    for (const [name, prev] of previous) {
-      if (!next.has(name)) {
+    for (const c of conflicts) {
+      if (ports.has(c.tunnel.spec.forwards.local[c.forwardIndex]!.localPort)) next.get(c.tunnel.name)?.conflicts.set(c.forwardIndex, c.error.toString());
+    }
+
+    // Apply: every record looked at is replaced (new positions, same meaning or not); only the
+    // ones whose meaning changed are reported.
+    const names = new Set<string>();
+    const statusFiles = new Set<string>(changedFiles);
+    const refile = new Set<string>();
+    const replaced = new Set([...affected, ...neighbours]);
+    for (const name of replaced) {
+      const prev = previous.get(name);
+      const record = next.get(name);
+      if (!prev || !record || !sameRecord(prev, record)) {
         names.add(name);
-        files.add(prev.file);
+        if (prev) statusFiles.add(prev.file);
+        if (record) statusFiles.add(record.file);
       }
+      if (prev) {
+        refile.add(prev.file);
+        for (const f of prev.running?.spec.forwards.local ?? []) removeFrom(this.namesByPort, f.localPort, name);
+      }
+      if (record) {
+        refile.add(record.file);
+        for (const f of record.running?.spec.forwards.local ?? []) addTo(this.namesByPort, f.localPort, name);
+        this.names.set(name, record);
+      } else this.names.delete(name);
+    }
+    for (const file of refile) {
+      const list = (this.byFile.get(file) ?? []).filter((r) => !replaced.has(r.name));
+      for (const name of replaced) {
+        const record = this.names.get(name);
+        if (record?.file === file) list.push(record);
+      }
+      list.sort((a, b) => a.index - b.index || (a.name < b.name ? -1 : 1));
+      if (list.length > 0) this.byFile.set(file, list);
+      else this.byFile.delete(file);
     }
     // Documents that lost a duplicate name report it in their own file.
-    for (const d of duplicates) files.add(d.tunnel.file);
-    this.names = next;
-    this.byFile = new Map();
-    for (const record of next.values()) {
-      const list = this.byFile.get(record.file) ?? [];
-      list.push(record);
-      this.byFile.set(record.file, list);
+    for (const tunnel of [...this.duplicateErrors.keys()]) if (affected.has(tunnel.name)) this.duplicateErrors.delete(tunnel);
+    for (const [tunnel, error] of lost) {
+      this.duplicateErrors.set(tunnel, error);
+      statusFiles.add(tunnel.file);
     }
-    for (const list of this.byFile.values()) list.sort((a, b) => a.index - b.index);
-    this.duplicateErrors = duplicateErrors;
-    return { names, files };
+    return { names, files: statusFiles };
   }
+}
 
-  /** Errors of a valid document that lost its name to another tunnel. */
-  duplicateErrors = new Map<Tunnel, string>();
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (set) set.add(value);
+  else index.set(key, new Set([value]));
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
 }
 
 function sameRecord(a: NameRecord, b: NameRecord): boolean {

@@ -107,5 +107,7 @@ export function checkConflicts(
 
 function compareLocation(a: Tunnel, b: Tunnel): number {
   if (a.file !== b.file) return a.file < b.file ? -1 : 1;
-  return a.index - b.index;
+  // Same place, two names: a tunnel kept running from an earlier version of the document (now
+  // invalid or renamed) and the one there now. By name, so the order never depends on input order.
+  return a.index - b.index || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }

@@ -11,24 +11,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { manifest, readStatus, startRun, waitForStatus, type LocalFwd, type RunningController } from "../helpers/controller.ts";
 import { probe, startTaggedEchoServer, tagOf, waitFor, type TestServer } from "../helpers/net.ts";
+import { prng } from "../helpers/prng.ts";
 import { destroySshd, freePort, sshdAvailable, startSshd, type Sshd } from "../helpers/sshd.ts";
 
 const haveSshd = sshdAvailable();
 const TUNNELS = 4;
 const EDITS = 300;
 const SEED = Number(process.env.SOAK_SEED ?? 20261124);
-
-/** mulberry32: a seeded PRNG, so a failing run can be replayed with SOAK_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A connection that streams random bytes through an echo target and checks them on the way back. */
 interface Stream {
