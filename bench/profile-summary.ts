@@ -1,6 +1,7 @@
 // Summarise V8 CPU profiles (node --cpu-prof, e.g. from `npm run bench -- --cpu-prof`): the
 // functions with the most self time and the most inclusive time, so a missed target points at
 // code. Usage: node --import tsx bench/profile-summary.ts FILE.cpuprofile... [--top N] [--filter TEXT]
+// [--from S] [--to S]
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import { parseArgs } from "node:util";
@@ -20,10 +21,13 @@ interface Profile {
 }
 
 const { values, positionals } = parseArgs({
-  options: { top: { type: "string", default: "25" }, filter: { type: "string" } },
+  options: { top: { type: "string", default: "25" }, filter: { type: "string" }, from: { type: "string" }, to: { type: "string" } },
   allowPositionals: true,
 });
 const top = Number(values.top);
+// --from/--to S: only the samples S seconds after the profile started (e.g. an idle window);
+// a negative S counts back from the end.
+const window = { from: values.from === undefined ? undefined : Number(values.from), to: values.to === undefined ? undefined : Number(values.to) };
 const root = process.cwd();
 
 for (const file of positionals) {
@@ -35,7 +39,14 @@ for (const file of positionals) {
   const selfUs = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
+  const lengthUs = profile.endTime - profile.startTime;
+  const at = (s: number | undefined, dflt: number): number => (s === undefined ? dflt : s < 0 ? lengthUs + s * 1e6 : s * 1e6);
+  const fromUs = at(window.from, 0);
+  const toUs = at(window.to, lengthUs);
+  let clock = 0;
   for (let i = 0; i < samples.length; i++) {
+    clock += deltas[i] ?? 0;
+    if (clock < fromUs || clock > toUs) continue;
     const d = deltas[i + 1] ?? deltas[i] ?? 0;
     selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + d);
   }

@@ -286,6 +286,7 @@ class TunnelController implements Controller {
       const tearingDown = (this.lastStatus.get(path) ?? []).some((d) => this.runtimes.has(d.metadata.name));
       if (tearingDown) return;
       for (const d of this.lastStatus.get(path) ?? []) if (this.statusFileOf.get(d.metadata.name) === file) this.statusFileOf.delete(d.metadata.name);
+      this.lastCounters.delete(file);
       if (this.statusFiles.delete(path)) {
         this.lastStatus.delete(path);
         await this.writer.remove(path).catch((err: unknown) => this.log.warn({ path, err }, "cannot remove status file"));
@@ -295,6 +296,10 @@ class TunnelController implements Controller {
     const previous = this.lastStatus.get(path) ?? (await this.readExistingStatus(path));
     const now = new Date().toISOString();
     const docs = observations.map((o) => buildTunnelStatus(o, previous.find((p) => p.metadata.name === o.name), now));
+    // These counters are now in the status (written, or held back by the writer as due): the
+    // periodic refresh has nothing to do for this file until they move. Without it, the first
+    // refresh after a cold start serialised every status file again (~0.8 s at 1,000 tunnels).
+    this.lastCounters.set(file, this.countersSignature(file));
     this.lastStatus.set(path, docs);
     for (const o of observations) if (o.name) this.statusFileOf.set(o.name, file);
     this.statusFiles.add(path);

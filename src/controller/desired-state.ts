@@ -264,12 +264,14 @@ export class DesiredState {
         this.names.set(name, record);
       } else this.names.delete(name);
     }
+    const replacedByFile = new Map<string, NameRecord[]>();
+    for (const name of replaced) {
+      const record = this.names.get(name);
+      if (record) replacedByFile.set(record.file, [...(replacedByFile.get(record.file) ?? []), record]);
+    }
     for (const file of refile) {
       const list = (this.byFile.get(file) ?? []).filter((r) => !replaced.has(r.name));
-      for (const name of replaced) {
-        const record = this.names.get(name);
-        if (record?.file === file) list.push(record);
-      }
+      list.push(...(replacedByFile.get(file) ?? []));
       list.sort((a, b) => a.index - b.index || (a.name < b.name ? -1 : 1));
       if (list.length > 0) this.byFile.set(file, list);
       else this.byFile.delete(file);
