@@ -32,6 +32,15 @@ export function parseStatusDocs(text: string, source = "status file"): TunnelSta
 }
 
 function serializeOne(doc: TunnelStatusDoc): string {
+  const lines: string[] = [];
+  return emitMap(doc as unknown as Record<string, unknown>, "", lines) ? `${lines.join("\n")}\n` : serializeWithDocument(doc);
+}
+
+/**
+ * The yaml package's own rendering of a status document: the reference the direct emitter below
+ * must match byte for byte (test/unit/status-serialize.test.ts), and its fallback.
+ */
+export function serializeWithDocument(doc: TunnelStatusDoc): string {
   const document = new Document(doc);
   // The yaml package already quotes what YAML 1.2 would misread ("True", "0x1f", "null").
   // Also quote what a YAML 1.1 reader (PyYAML, older Go/Ruby libraries) would turn into a
@@ -42,6 +51,78 @@ function serializeOne(doc: TunnelStatusDoc): string {
     },
   });
   return document.toString({ lineWidth: 0 });
+}
+
+// The direct emitter. Building a yaml Document per write was most of a cold start's status cost
+// (every status file is serialised twice per write: the text, and its shape without counters).
+// Status documents are maps, lists of maps and scalars, so the block layout is emitted here and
+// each distinct string is rendered once by the yaml package and remembered. Anything else (a
+// control character, a multi-line string, a list in a list, a fraction) takes the yaml path.
+const SIMPLE_KEY = /^[A-Za-z][A-Za-z0-9]*$/;
+// eslint-disable-next-line no-control-regex
+const NEEDS_BLOCK = /[\u0000-\u001f\u007f\u2028\u2029\ufeff]/;
+
+function emitMap(map: Record<string, unknown>, pad: string, lines: string[]): boolean {
+  for (const key of Object.keys(map)) {
+    const value = map[key];
+    if (value === undefined) continue;
+    if (!SIMPLE_KEY.test(key)) return false;
+    if (Array.isArray(value)) {
+      if (value.length === 0) lines.push(`${pad}${key}: []`);
+      else {
+        lines.push(`${pad}${key}:`);
+        if (!emitSeq(value, `${pad}  `, lines)) return false;
+      }
+    } else if (value !== null && typeof value === "object") {
+      if (Object.keys(value).length === 0) lines.push(`${pad}${key}: {}`);
+      else {
+        lines.push(`${pad}${key}:`);
+        if (!emitMap(value as Record<string, unknown>, `${pad}  `, lines)) return false;
+      }
+    } else {
+      const text = scalar(value);
+      if (text === undefined) return false;
+      lines.push(`${pad}${key}: ${text}`);
+    }
+  }
+  return true;
+}
+
+function emitSeq(seq: unknown[], pad: string, lines: string[]): boolean {
+  for (const item of seq) {
+    if (item !== null && typeof item === "object" && !Array.isArray(item) && Object.keys(item).length > 0) {
+      // The first key goes on the dash line: "- key: value", the rest under it.
+      const first = lines.length;
+      if (!emitMap(item as Record<string, unknown>, `${pad}  `, lines)) return false;
+      if (lines.length === first) return false;
+      lines[first] = `${pad}- ${lines[first]!.slice(pad.length + 2)}`;
+    } else {
+      if (item !== null && typeof item === "object") return false;
+      const text = scalar(item);
+      if (text === undefined) return false;
+      lines.push(`${pad}- ${text}`);
+    }
+  }
+  return true;
+}
+
+const rendered = new Map<string, string>();
+const RENDERED_MAX = 10_000;
+
+function scalar(value: unknown): string | undefined {
+  if (value === null) return "null";
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "number") return Number.isSafeInteger(value) ? String(value) : undefined;
+  if (typeof value !== "string" || NEEDS_BLOCK.test(value)) return undefined;
+  const known = rendered.get(value);
+  if (known !== undefined) return known;
+  const document = new Document(value);
+  if (!readsAsStringInYaml11(value)) (document.contents as Scalar).type = Scalar.QUOTE_DOUBLE;
+  const text = document.toString({ lineWidth: 0 }).slice(0, -1);
+  if (text.includes("\n")) return undefined;
+  if (rendered.size >= RENDERED_MAX) rendered.clear();
+  rendered.set(value, text);
+  return text;
 }
 
 // Status strings repeat (addresses, states, reasons, ""), and a YAML parse per string scalar per

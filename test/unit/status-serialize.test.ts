@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { buildTunnelStatus } from "../../src/status/build.ts";
-import { StatusParseError, parseStatusDocs, serializeStatusDocs } from "../../src/status/serialize.ts";
+import { StatusParseError, parseStatusDocs, serializeStatusDocs, serializeWithDocument } from "../../src/status/serialize.ts";
 import type { TunnelObservation, TunnelStatusDoc } from "../../src/status/types.ts";
+import { prng } from "../helpers/prng.ts";
 import { localObservation, observation, remoteObservation, sessionObservation } from "../helpers/status-fixtures.ts";
 
 const now = "2025-03-01T10:00:00.000Z";
@@ -128,6 +129,43 @@ describe("serializeStatusDocs", () => {
     assert.equal(serializeStatusDocs([]), "");
     assert.deepEqual(parseStatusDocs(""), []);
   });
+});
+
+describe("serializeStatusDocs: the direct emitter writes what the yaml package writes", () => {
+  // Strings a YAML emitter must think about: indicators, YAML 1.1 and 1.2 look-alikes, spaces
+  // at the ends, non-ASCII, and (taking the yaml path) control characters and line breaks.
+  const TRICKY = [
+    "", "plain", "yes", "No", "on", "OFF", "y", "~", "null", "Null", "true", "12:30", "1_000", "0x1f", "0o17", "1e3", ".5", "-1", "+1", ".inf",
+    "2025-03-01", "2025-03-01T10:00:00.000Z", "- item", "-", "? q", ": c", "a: b", "a:b", "#c", "a #b", "a# b", "[x]", "{y}", "*alias", "&anchor",
+    "!tag", "%pct", "@at", "`bt", "|", ">", "'q'", '"dq"', "\\back", " lead", "trail ", "two  spaces", "--- doc", "...", "→ unicode …", "ünï",
+    "127.0.0.1", "::1", "[::1]:22", "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", "x".repeat(300), "line\nbreak", "tab\there", "bell\u0007",
+    "cr\rlf", "nbsp\u00a0x", "ls\u2028x",
+  ];
+  const random = prng(Number(process.env.STATUS_SEED ?? 20261124));
+  const pick = (): string => TRICKY[Math.floor(random() * TRICKY.length)]!;
+  const count = (): number => Math.floor(random() * 1000);
+  for (let i = 0; i < 300; i++) {
+    const doc = buildTunnelStatus(
+      observation({
+        name: pick(),
+        manifest: pick(),
+        generation: pick(),
+        errors: random() < 0.3 ? [pick(), pick()] : [],
+        suspended: random() < 0.2,
+        session: sessionObservation({ lastError: pick(), serverVersion: pick(), hostKeyFingerprint: pick(), reconnects: count() }),
+        local: Array.from({ length: Math.floor(random() * 3) }, () =>
+          localObservation({ bindAddress: pick(), remoteHost: pick(), activeConnections: count(), totalConnections: count(), failedConnections: count(), message: pick() }),
+        ),
+        remote: Array.from({ length: Math.floor(random() * 3) }, () => remoteObservation({ bindAddress: pick(), localHost: pick(), message: pick() })),
+      }),
+      undefined,
+      pick(),
+    );
+    test(`random document ${i}`, () => {
+      assert.equal(serializeStatusDocs([doc]), serializeWithDocument(doc));
+      assert.deepEqual(parseStatusDocs(serializeStatusDocs([doc])), [JSON.parse(JSON.stringify(doc))]);
+    });
+  }
 });
 
 describe("parseStatusDocs", () => {
