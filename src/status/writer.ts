@@ -155,7 +155,10 @@ export class StatusWriter {
   async #writeFile(filePath: string, text: string, shape: string): Promise<void> {
     try {
       await mkdir(path.dirname(filePath), { recursive: true });
-      await writeFileAtomic(filePath, text);
+      // Atomic (temp file + rename: a reader never sees half a file) but not fsynced: a status
+      // file is an observation the controller rewrites on start, and an fsync per write made a
+      // 1,000-tunnel cold start wait on the disk 2,000 times (status writes are sequential).
+      await writeFileAtomic(filePath, text, { fsync: false });
     } catch (error) {
       throw new StatusWriteError(`Cannot write status file ${filePath}: ${errorMessage(error)}`, filePath, {
         cause: error,
