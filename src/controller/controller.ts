@@ -10,7 +10,7 @@ import { parseStatusDocs } from "../status/serialize.ts";
 import type { TunnelObservation, TunnelStatusDoc } from "../status/types.ts";
 import { StatusWriter, statusPathFor } from "../status/writer.ts";
 import { readFile } from "node:fs/promises";
-import { DesiredState, type NameRecord } from "./desired-state.ts";
+import { DesiredState, type LoadOptions, type NameRecord } from "./desired-state.ts";
 import { HandshakeLimiter } from "./handshake-limiter.ts";
 import { WorkQueue } from "./queue.ts";
 import { TunnelRuntime } from "./tunnel-runtime.ts";
@@ -185,17 +185,17 @@ class TunnelController implements Controller {
     const all = [...gone, ...found].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (let i = 0; i < all.length; i += RESCAN_SLICE) {
       if (this.stopping) return;
-      await this.loadFiles(all.slice(i, i + RESCAN_SLICE));
+      await this.loadFiles(all.slice(i, i + RESCAN_SLICE), { trustStat: true });
       if (this.pendingFiles.size > 0 || this.finalFiles.size > 0) await this.loadHinted();
     }
   }
 
-  private async loadFile(file: string, options: { deferEmpty?: boolean } = {}): Promise<void> {
+  private async loadFile(file: string, options: LoadOptions = {}): Promise<void> {
     await this.loadFiles([file], options);
   }
 
   /** Re-read files (one resolve for all of them), queue the tunnels that changed, write status. */
-  private async loadFiles(files: string[], options: { deferEmpty?: boolean } = {}): Promise<void> {
+  private async loadFiles(files: string[], options: LoadOptions = {}): Promise<void> {
     let changed;
     try {
       changed = await this.desired.loadFiles(files, options);

@@ -3,7 +3,7 @@
 // another tunnel. Loading a file re-reads only that file; names are then resolved again across
 // what the change can affect (see resolve()), and only the names whose record changed are returned.
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { relative } from "node:path";
 import { checkConflicts, loadManifestText, type LoadedDocument, type LocalForwardSpec, type Tunnel } from "../manifest/index.ts";
 
@@ -27,6 +27,17 @@ export interface NameRecord {
   errors: string[];
   /** Local forwards (by index in running.spec.forwards.local) lost to another tunnel. */
   conflicts: Map<number, string>;
+}
+
+export interface LoadOptions {
+  /** An emptied file that had tunnels is judged on the next look (an in-place save truncates first). */
+  deferEmpty?: boolean;
+  /**
+   * Skip reading a file whose inode, size, mtime and ctime are what they were when it was last
+   * read, if it had been left alone for a second before that read (so a write in the same
+   * timestamp tick cannot hide). For the periodic resync: a stat instead of a read per file.
+   */
+  trustStat?: boolean;
 }
 
 export interface DesiredStateOptions {
@@ -53,6 +64,8 @@ export class DesiredState {
   private nextFileOrder = 0;
   /** Names of the documents a load replaced or added, since the last resolve. */
   private readonly touched = new Set<string>();
+  /** What stat said of each file when it was last read (see LoadOptions.trustStat). */
+  private readonly statKeys = new Map<string, { key: string; settled: boolean }>();
 
   constructor(options: DesiredStateOptions) {
     this.options = options;
@@ -66,12 +79,12 @@ export class DesiredState {
    * Re-read one file. Returns the names whose desired state changed and the files whose status
    * must be rewritten; both empty when the content did not change.
    */
-  async loadFile(file: string, options: { deferEmpty?: boolean } = {}): Promise<{ names: Set<string>; files: Set<string> }> {
+  async loadFile(file: string, options: LoadOptions = {}): Promise<{ names: Set<string>; files: Set<string> }> {
     return this.loadFiles([file], options);
   }
 
   /** Re-read several files, then resolve once (a rescan costs O(files), not O(files²)). */
-  async loadFiles(files: Iterable<string>, options: { deferEmpty?: boolean } = {}): Promise<{ names: Set<string>; files: Set<string> }> {
+  async loadFiles(files: Iterable<string>, options: LoadOptions = {}): Promise<{ names: Set<string>; files: Set<string> }> {
     const changed = new Set<string>();
     for (const file of files) if (await this.readOne(file, options)) changed.add(file);
     return changed.size === 0 ? { names: new Set(), files: new Set() } : this.resolve(changed);
@@ -89,9 +102,16 @@ export class DesiredState {
   }
 
   /** Read one file into `files`; true when what it holds changed (or it is gone). */
-  private async readOne(file: string, options: { deferEmpty?: boolean }): Promise<boolean> {
+  private async readOne(file: string, options: LoadOptions): Promise<boolean> {
     let bytes: Buffer;
+    let seen: { key: string; settled: boolean } | undefined;
     try {
+      const readAtNs = BigInt(Date.now()) * 1_000_000n;
+      const info = await stat(file, { bigint: true });
+      const key = `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+      const known = this.statKeys.get(file);
+      if (options.trustStat && known?.key === key && known.settled && this.files.has(file)) return false;
+      seen = { key, settled: info.ctimeNs < readAtNs - 1_000_000_000n };
       bytes = await readFile(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -107,6 +127,7 @@ export class DesiredState {
     // An in-place save truncates first: an empty file that had tunnels is judged on the next look.
     if (options.deferEmpty && bytes.length === 0 && (this.files.get(file)?.documents.length ?? 0) > 0) return false;
     const hash = createHash("sha256").update(bytes).digest("hex");
+    if (seen) this.statKeys.set(file, seen);
     if (this.files.get(file)?.hash === hash) return false;
     const display = this.display(file);
     const loaded = loadManifestText(file, bytes, { displayPath: display, homeDir: this.options.homeDir });
@@ -138,6 +159,7 @@ export class DesiredState {
     this.forgetNames(record);
     this.files.delete(file);
     this.fileOrder.delete(file);
+    this.statKeys.delete(file);
     return true;
   }
 

@@ -143,7 +143,9 @@ async function sequence(seed: number, steps: number, holds: Holds, anyOwner: boo
           writeFileSync(file, content(random, pick));
         }
       }
-      const result = await ds.loadFiles(batch);
+      // Half the loads as the resync does them (trusting an unchanged stat): a file written
+      // just now is never trusted, so every change must still be seen.
+      const result = await ds.loadFiles(batch, { trustStat: random() < 0.5 });
       const want = resolveAll([...ds.files.values()], snapshot, display, holdsNow);
       assert.deepEqual([...ds.names.keys()].sort(), [...want.next.keys()].sort(), `${at}: names`);
       for (const [name, record] of want.next) {
@@ -194,4 +196,28 @@ describe("DesiredState: incremental resolve equals resolving everything", () => 
       await sequence(SEED + 100 + k, 250, grantedHeld, true);
     });
   }
+});
+
+describe("DesiredState: a resync that trusts stat still sees changes", () => {
+  it("a same-size rewrite right after a load is read again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tunnelctl-desired-"));
+    try {
+      const file = join(dir, "t.yaml");
+      const ds = new DesiredState({ dir, homeDir: "/home/u", holdsLocal: () => false });
+      const text = (name: string): string =>
+        `apiVersion: tunnelctl/v1\nkind: Tunnel\nmetadata:\n  name: ${name}\nspec:\n  host: bastion.example\n  username: deploy\n  auth: {privateKeyFile: /keys/id_ed25519}\n`;
+      writeFileSync(file, text("aa"));
+      await ds.loadFiles([file], { trustStat: true });
+      assert.deepEqual([...ds.names.keys()], ["aa"]);
+      writeFileSync(file, text("bb"));
+      const result = await ds.loadFiles([file], { trustStat: true });
+      assert.deepEqual([...result.names].sort(), ["aa", "bb"]);
+      assert.deepEqual([...ds.names.keys()], ["bb"]);
+      unlinkSync(file);
+      await ds.loadFiles([file], { trustStat: true });
+      assert.equal(ds.names.size, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
