@@ -4,7 +4,7 @@
 // symlinked DIR (its real path is compared on every rescan) and DIR removed and recreated (the
 // parent is watched too).
 import { watch, type FSWatcher } from "chokidar";
-import type { Stats } from "node:fs";
+import type { Dirent, Stats } from "node:fs";
 import { realpath, readdir, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 
@@ -39,23 +39,33 @@ export async function listManifests(dir: string): Promise<string[]> {
     }
     if (seen.has(real)) return; // symlink loops
     seen.add(real);
-    let entries: string[];
+    let entries: Dirent[];
     try {
-      entries = await readdir(folder);
+      entries = await readdir(folder, { withFileTypes: true });
     } catch {
       return;
     }
-    for (const name of entries.sort()) {
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const name = entry.name;
       if (name.startsWith(".")) continue;
       const path = join(folder, name);
-      let info;
-      try {
-        info = await stat(path);
-      } catch {
-        continue; // dangling symlink or gone
+      // The entry's type comes with the listing: only a symlink (to its target) or a file system
+      // that does not say (DT_UNKNOWN: every is*() false) needs a stat.
+      let isDirectory = entry.isDirectory();
+      let isFile = entry.isFile();
+      const special = entry.isFIFO() || entry.isSocket() || entry.isBlockDevice() || entry.isCharacterDevice();
+      if (entry.isSymbolicLink() || (!isDirectory && !isFile && !special)) {
+        try {
+          const info = await stat(path);
+          isDirectory = info.isDirectory();
+          isFile = info.isFile();
+        } catch {
+          continue; // dangling symlink or gone
+        }
       }
-      if (info.isDirectory()) await walk(path);
-      else if (info.isFile() && isManifestName(name)) out.push(path);
+      if (isDirectory) await walk(path);
+      else if (isFile && isManifestName(name)) out.push(path);
     }
   };
   await walk(dir);
