@@ -2,6 +2,9 @@
 // different keys in parallel (up to `concurrency`), bursts of adds coalesced into one run, and
 // "check again after T" scheduling. A key added while it runs is run once more afterwards.
 
+/** Background keys started per turn of the event loop. */
+const LOW_PER_TURN = 8;
+
 export type Reconcile = (key: string) => Promise<{ requeueAfter?: number | undefined } | void>;
 
 export class WorkQueue {
@@ -10,6 +13,7 @@ export class WorkQueue {
   private readonly queued = new Set<string>(); // insertion-ordered: FIFO
   /** Background work (periodic resync): taken only when nothing else waits. */
   private readonly lowQueued = new Set<string>();
+  private lowScheduled = false;
   private readonly running = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -85,13 +89,27 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    while (this.running.size < this.concurrency && this.queued.size + this.lowQueued.size > 0) {
-      const from = this.queued.size > 0 ? this.queued : this.lowQueued;
-      const key = from.values().next().value as string;
-      from.delete(key);
-      this.running.add(key);
-      void this.runOne(key);
+    while (this.running.size < this.concurrency && this.queued.size > 0) this.start(this.queued);
+    // Background work starts a few keys per turn of the event loop, never in the same run of
+    // microtasks: a reconcile that finds nothing to do never awaits I/O, so a thousand of them
+    // started back to back held the loop ~40 ms and a file event waited behind them.
+    if (this.lowQueued.size > 0 && this.queued.size === 0 && this.running.size < this.concurrency && !this.lowScheduled && !this.stopped) {
+      this.lowScheduled = true;
+      setImmediate(() => {
+        this.lowScheduled = false;
+        for (let n = 0; n < LOW_PER_TURN && this.queued.size === 0 && this.running.size < this.concurrency && this.lowQueued.size > 0; n++) {
+          this.start(this.lowQueued);
+        }
+        this.pump();
+      });
     }
+  }
+
+  private start(from: Set<string>): void {
+    const key = from.values().next().value as string;
+    from.delete(key);
+    this.running.add(key);
+    void this.runOne(key);
   }
 
   private async runOne(key: string): Promise<void> {

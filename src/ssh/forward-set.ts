@@ -121,6 +121,15 @@ export class ForwardSet {
     return [...this.remotes.values()].map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() }));
   }
 
+  /** The counters of every forward, draining ones included, as numbers (see ForwardStats.appendSignature). */
+  appendCountersSignature(out: number[]): void {
+    for (const f of this.locals.values()) f.stats.appendSignature(out);
+    for (const f of this.remotes.values()) f.stats.appendSignature(out);
+    for (const f of this.drainingLocals) f.stats.appendSignature(out);
+    for (const f of this.drainingRemotes) f.stats.appendSignature(out);
+    out.push(this.locals.size, this.remotes.size, this.drainingLocals.size, this.drainingRemotes.size);
+  }
+
   /** Deleted forwards whose open connections still drain (status state Draining). */
   drainingInfo(): { local: LocalForwardInfo[]; remote: RemoteForwardInfo[] } {
     return {

@@ -43,6 +43,16 @@ export class ForwardStats {
     }
   }
 
+  /**
+   * Append what identifies the counters' current values to `out` (for "did anything move?"
+   * checks): the connection counts, and the bytes only while connections are live — bytes of
+   * closed connections only change when one closes, which the counts already show.
+   */
+  appendSignature(out: number[]): void {
+    out.push(this.live.size, this.total, this.failed, this.closedIn, this.closedOut);
+    for (const [socket] of this.live) out.push(socket.bytesRead, socket.bytesWritten);
+  }
+
   snapshot(): ForwardCounters {
     let bytesIn = this.closedIn;
     let bytesOut = this.closedOut;

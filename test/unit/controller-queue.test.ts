@@ -104,6 +104,24 @@ describe("WorkQueue", () => {
     assert.deepEqual(runs, ["block", "edit", "r3", "r1", "r2"]);
   });
 
+  it("background work leaves the event loop free between a few keys: an I/O callback and an edit get in", async () => {
+    const runs: string[] = [];
+    const q = new WorkQueue(
+      async (k) => {
+        runs.push(k); // nothing to do: no real await, as a resync of a converged tunnel
+      },
+      { concurrency: 64, onError: assert.fail },
+    );
+    for (let i = 0; i < 1000; i++) q.addLow(`t${i}`);
+    // What the event loop delivers next (a file event): it must not wait for all 1,000.
+    const before = await new Promise<number>((resolve) => setImmediate(() => resolve(runs.length)));
+    assert.ok(before < 100, `${before} background reconciles ran before the next turn of the loop`);
+    q.add("edit");
+    await q.idle();
+    assert.equal(runs.length, 1001);
+    assert.ok(runs.indexOf("edit") < 200, `the edit ran after ${runs.indexOf("edit")} background reconciles`);
+  });
+
   it("requeueAfter brings a key back; an add before then replaces the timer", async () => {
     const runs: string[] = [];
     const q = new WorkQueue(
