@@ -1,18 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Backoff, backoffDelay } from "../../src/reconcile/backoff.ts";
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as seededRandom } from "../helpers/prng.ts";
 
 const constant = (value: number) => () => value;
 const min = 1000;
