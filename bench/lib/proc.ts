@@ -23,6 +23,16 @@ export function rssBytes(pid: number): number | undefined {
 }
 
 /** User + system CPU seconds used so far (utime + stime), or undefined when the process is gone. */
+/** Minor page faults of a process so far (field 10 of /proc/PID/stat). */
+export function minorFaults(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+  } catch {
+    return undefined;
+  }
+}
+
 export function cpuSeconds(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");

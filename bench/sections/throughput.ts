@@ -1,7 +1,7 @@
 // Section 1: bulk throughput each way through every contender, interleaved round by round, and
 // the CPU each forwarder spends per GiB (utime + stime from /proc).
 import { upload, download, sleep } from "../lib/client.ts";
-import { cpuSeconds, treeCpuSeconds } from "../lib/proc.ts";
+import { cpuSeconds, minorFaults, treeCpuSeconds } from "../lib/proc.ts";
 import type { Report } from "../lib/report.ts";
 import type { Rig } from "../lib/rig.ts";
 import { GiB, MiB, formatSize } from "../lib/stats.ts";
@@ -16,6 +16,8 @@ export async function runThroughput(rig: Rig, report: Report, options: Throughpu
   const { size, rounds, log } = options;
   const rate = { upload: new Map<string, number[]>(), download: new Map<string, number[]>() };
   const cpu = new Map<string, number[]>();
+  // Page faults tell the two modes this machine shows apart (bench/RESULTS.md, "Throughput").
+  const faults = new Map<string, number[]>();
   const sshdCpu = new Map<string, number[]>();
   const push = (m: Map<string, number[]>, k: string, v: number): void => void m.set(k, [...(m.get(k) ?? []), v]);
   // A transfer slower than 10 MiB/s is a failure, not a sample.
@@ -36,13 +38,16 @@ export async function runThroughput(rig: Rig, report: Report, options: Throughpu
     for (const c of order) {
       for (const direction of ["upload", "download"] as const) {
         const cpu0 = c.pid ? cpuSeconds(c.pid) : undefined;
+        const f0 = c.pid ? minorFaults(c.pid) : undefined;
         const s0 = sshdPid ? treeCpuSeconds(sshdPid) : 0;
         const ms = await (direction === "upload" ? upload : download)(c.port, size, timeoutMs);
         const cpu1 = c.pid ? cpuSeconds(c.pid) : undefined;
+        const f1 = c.pid ? minorFaults(c.pid) : undefined;
         const s1 = sshdPid ? treeCpuSeconds(sshdPid) : 0;
         const mibs = size / MiB / (ms / 1000);
         push(rate[direction], c.id, mibs);
         if (cpu0 !== undefined && cpu1 !== undefined) push(cpu, c.id, (cpu1 - cpu0) / (size / GiB));
+        if (f0 !== undefined && f1 !== undefined) push(faults, c.id, (f1 - f0) / (size / GiB));
         if (c.kind === "openssh" || c.kind === "tunnelctl") push(sshdCpu, c.id, (s1 - s0) / (size / GiB));
         log(`  throughput round ${round + 1}/${rounds} ${c.label} ${direction} ${formatSize(size)}: ${mibs.toFixed(0)} MiB/s`);
         await sleep(100);
@@ -56,6 +61,10 @@ export async function runThroughput(rig: Rig, report: Report, options: Throughpu
   for (const c of rig.contenders) {
     const samples = cpu.get(c.id);
     if (samples) report.add("throughput", "forwarder CPU per GiB", c.label, "CPU s", samples);
+  }
+  for (const c of rig.contenders) {
+    const samples = faults.get(c.id);
+    if (samples) report.add("throughput", "forwarder minor page faults per GiB", c.label, "faults", samples);
   }
   for (const c of rig.contenders) {
     const samples = sshdCpu.get(c.id);
