@@ -1,6 +1,7 @@
 // Reading a process from outside through Linux /proc: resident memory and CPU time. Bench code
 // measures the processes under test (tunnelctl, ssh, the relay) without touching them.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { allDescendants } from "../../test/helpers/sshd.ts";
 import { execFileSync, spawnSync } from "node:child_process";
 
 const CLK_TCK = (() => {
@@ -22,51 +23,33 @@ export function rssBytes(pid: number): number | undefined {
   }
 }
 
-/** User + system CPU seconds used so far (utime + stime), or undefined when the process is gone. */
-/** Minor page faults of a process so far (field 10 of /proc/PID/stat). */
-export function minorFaults(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
-  } catch {
-    return undefined;
-  }
-}
-
-export function cpuSeconds(pid: number): number | undefined {
+/** The fields of /proc/PID/stat after the command name (state is [0]); undefined when gone. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name is in parentheses and may hold spaces: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // After the name: state is field 3, utime 14, stime 15 (1-based) → indexes 11 and 12 here.
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return (utime + stime) / CLK_TCK;
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return undefined;
   }
 }
 
-/** Direct children of `pid`, from every thread's children list. */
-export function childPids(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((task) => {
-      try {
-        return readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-      } catch {
-        return [];
-      }
-    });
-  } catch {
-    return [];
-  }
+/** Minor page faults of a process so far (field 10 of /proc/PID/stat). */
+export function minorFaults(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields && Number(fields[7]);
+}
+
+/** User + system CPU seconds used so far (utime + stime), or undefined when the process is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  const fields = statFields(pid);
+  // After the name: state is field 3, utime 14, stime 15 (1-based) → indexes 11 and 12 here.
+  return fields && (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
 /** `pid` and all its descendants. */
 export function processTree(pid: number): number[] {
-  const out = [pid];
-  for (const child of childPids(pid)) out.push(...processTree(child));
-  return out;
+  return [pid, ...allDescendants(pid)];
 }
 
 /** CPU seconds of a whole process tree (sshd and the session processes it forked). */
