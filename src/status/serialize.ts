@@ -41,7 +41,12 @@ function serializeOne(doc: TunnelStatusDoc): string {
  * must match byte for byte (test/unit/status-serialize.test.ts), and its fallback.
  */
 export function serializeWithDocument(doc: TunnelStatusDoc): string {
-  const document = new Document(doc);
+  return yamlText(doc);
+}
+
+/** Any value as the yaml package writes it, with our quoting rule for strings. */
+function yamlText(value: unknown): string {
+  const document = new Document(value);
   // The yaml package already quotes what YAML 1.2 would misread ("True", "0x1f", "null").
   // Also quote what a YAML 1.1 reader (PyYAML, older Go/Ruby libraries) would turn into a
   // boolean, number or timestamp: yes/no/on/off, 12:30, and every ISO 8601 time we write.
@@ -116,9 +121,7 @@ function scalar(value: unknown): string | undefined {
   if (typeof value !== "string" || NEEDS_BLOCK.test(value)) return undefined;
   const known = rendered.get(value);
   if (known !== undefined) return known;
-  const document = new Document(value);
-  if (!readsAsStringInYaml11(value)) (document.contents as Scalar).type = Scalar.QUOTE_DOUBLE;
-  const text = document.toString({ lineWidth: 0 }).slice(0, -1);
+  const text = yamlText(value).slice(0, -1);
   if (text.includes("\n")) return undefined;
   if (rendered.size >= RENDERED_MAX) rendered.clear();
   rendered.set(value, text);
