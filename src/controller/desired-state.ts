@@ -289,7 +289,10 @@ export class DesiredState {
     const replacedByFile = new Map<string, NameRecord[]>();
     for (const name of replaced) {
       const record = this.names.get(name);
-      if (record) replacedByFile.set(record.file, [...(replacedByFile.get(record.file) ?? []), record]);
+      if (!record) continue;
+      const list = replacedByFile.get(record.file);
+      if (list) list.push(record);
+      else replacedByFile.set(record.file, [record]);
     }
     for (const file of refile) {
       const list = (this.byFile.get(file) ?? []).filter((r) => !replaced.has(r.name));
