@@ -70,6 +70,7 @@ class TunnelController implements Controller {
       dir: this.dir,
       homeDir: options.homeDir ?? homedir(),
       holdsLocal: (name, forward) => this.runtimes.get(name)?.forwards.localListening(forward) ?? false,
+      emptyConfirmMs: TRAILING_READ_MS,
     });
     // Many at once: a reconcile holds its slot through the SSH handshake, and handshakes are
     // limited per server by the HandshakeLimiter, not here (16 made a 1,000-tunnel cold start idle).
@@ -142,6 +143,11 @@ class TunnelController implements Controller {
     const file = resolve(path);
     this.pendingFiles.add(file);
     this.drainHints();
+    this.lookAgain(file);
+  }
+
+  /** Read `file` once more TRAILING_READ_MS from now (a later call moves the time). */
+  private lookAgain(file: string): void {
     clearTimeout(this.trailing.get(file));
     const timer = setTimeout(() => {
       this.trailing.delete(file);
@@ -203,6 +209,8 @@ class TunnelController implements Controller {
     let changed;
     try {
       changed = await this.desired.loadFiles(files, options);
+      // An emptied file is believed on a later look only (DesiredState.readOne): make sure there is one.
+      for (const file of this.desired.takeUnconfirmedEmpty()) if (!this.stopping) this.lookAgain(file);
     } catch (err) {
       this.log.error({ files: files.map((f) => this.desired.display(f)), err }, "cannot read manifests");
       return;

@@ -45,6 +45,12 @@ export interface DesiredStateOptions {
   homeDir: string;
   /** Is this local forward of this tunnel listening now? The running owner keeps a port. */
   holdsLocal: (name: string, forward: LocalForwardSpec) => boolean;
+  /**
+   * An emptied file that had tunnels is believed only when it read empty at least this long
+   * before as well, with no content read in between (default 75 ms; see readOne).
+   */
+  emptyConfirmMs?: number;
+  now?: () => number;
 }
 
 export class DesiredState {
@@ -64,6 +70,10 @@ export class DesiredState {
   private nextFileOrder = 0;
   /** Names of the documents a load replaced or added, since the last resolve. */
   private readonly touched = new Set<string>();
+  /** When each file that had tunnels was first read empty, since its last content. */
+  private readonly emptySince = new Map<string, number>();
+  /** Files read empty but not believed yet: the caller looks again (takeUnconfirmedEmpty). */
+  private readonly unconfirmedEmpty = new Set<string>();
   /** What stat said of each file when it was last read (see LoadOptions.trustStat). */
   private readonly statKeys = new Map<string, { key: string; settled: boolean }>();
 
@@ -96,6 +106,13 @@ export class DesiredState {
     return this.resolve(new Set([file]));
   }
 
+  /** Files read empty whose emptiness is not believed yet: look at them again a little later. */
+  takeUnconfirmedEmpty(): string[] {
+    const files = [...this.unconfirmedEmpty];
+    this.unconfirmedEmpty.clear();
+    return files;
+  }
+
   /** Names owned by `file`, in document order. */
   namesOf(file: string): NameRecord[] {
     return this.byFile.get(file) ?? [];
@@ -124,8 +141,19 @@ export class DesiredState {
       this.setFile({ file, display, hash, documents, fileErrors: [`${display}:1:1: cannot read the file: ${code ?? String(err)}`] });
       return true;
     }
-    // An in-place save truncates first: an empty file that had tunnels is judged on the next look.
-    if (options.deferEmpty && bytes.length === 0 && (this.files.get(file)?.documents.length ?? 0) > 0) return false;
+    // An in-place save truncates first: an empty file that had tunnels is believed only when an
+    // earlier look, long enough ago, saw it empty too. A single look can land between the
+    // truncate and the write of the *next* save (a trailing re-read of the previous one, while
+    // chokidar throttles the new event away): believed, it tore the tunnel down for a moment.
+    if (bytes.length === 0 && (this.files.get(file)?.documents.length ?? 0) > 0) {
+      const now = (this.options.now ?? Date.now)();
+      const since = this.emptySince.get(file);
+      if (since === undefined) this.emptySince.set(file, now);
+      if (options.deferEmpty || since === undefined || now - since < (this.options.emptyConfirmMs ?? 75)) {
+        this.unconfirmedEmpty.add(file);
+        return false;
+      }
+    } else this.emptySince.delete(file);
     const hash = createHash("sha256").update(bytes).digest("hex");
     if (seen) this.statKeys.set(file, seen);
     if (this.files.get(file)?.hash === hash) return false;
@@ -160,6 +188,7 @@ export class DesiredState {
     this.files.delete(file);
     this.fileOrder.delete(file);
     this.statKeys.delete(file);
+    this.emptySince.delete(file);
     return true;
   }
 

@@ -221,3 +221,38 @@ describe("DesiredState: a resync that trusts stat still sees changes", () => {
     }
   });
 });
+
+describe("DesiredState: an emptied file is believed on a second look only", () => {
+  it("one empty read, even a final one, never prunes; two reads 75 ms apart do; content in between resets", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tunnelctl-desired-"));
+    try {
+      const file = join(dir, "t.yaml");
+      let clock = 1_000;
+      const ds = new DesiredState({ dir, homeDir: "/home/u", holdsLocal: () => false, emptyConfirmMs: 75, now: () => clock });
+      const text = `apiVersion: tunnelctl/v1\nkind: Tunnel\nmetadata:\n  name: t\nspec:\n  host: bastion.example\n  username: deploy\n  auth: {privateKeyFile: /keys/id_ed25519}\n`;
+      writeFileSync(file, text);
+      await ds.loadFiles([file]);
+      // Truncated by the next in-place save: a final (non-deferred) read sees it empty.
+      writeFileSync(file, "");
+      assert.equal((await ds.loadFiles([file])).names.size, 0);
+      assert.deepEqual(ds.takeUnconfirmedEmpty(), [file], "the caller is told to look again");
+      assert.ok(ds.names.has("t"));
+      // The save completes before the next look: the empty moment is forgotten.
+      writeFileSync(file, text);
+      clock += 100;
+      await ds.loadFiles([file]);
+      writeFileSync(file, "");
+      clock += 10;
+      await ds.loadFiles([file]);
+      clock += 50;
+      await ds.loadFiles([file]);
+      assert.ok(ds.names.has("t"), "60 ms of emptiness is not enough");
+      clock += 25;
+      const result = await ds.loadFiles([file]);
+      assert.deepEqual([...result.names], ["t"]);
+      assert.equal(ds.names.has("t"), false, "empty for 75 ms: believed");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
