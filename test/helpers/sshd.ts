@@ -51,7 +51,23 @@ export interface Sshd {
   sessionPids(): number[];
 }
 
+/** Ports this process has handed out: a test that asks for several before binding any gets distinct ones. */
+const handedOut = new Set<number>();
+
+/**
+ * A port nothing listens on now, and one this process has not handed out before: the kernel may
+ * offer the same free port twice, and two manifests given one port report Conflict.
+ */
 export async function freePort(host = "127.0.0.1"): Promise<number> {
+  for (;;) {
+    const port = await unusedPort(host);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+function unusedPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
