@@ -161,6 +161,6 @@ export function spawnChild(name: string, command: string, args: string[], option
 }
 
 /** A bench helper script (target-server.ts, relay.ts, embedded-ssh.ts) under tsx. */
-export function spawnScript(name: string, script: string, args: string[] = []): Child {
-  return spawnChild(name, process.execPath, ["--import", "tsx", join(ROOT, "bench", script), ...args]);
+export function spawnScript(name: string, script: string, args: string[] = [], nodeArgs: readonly string[] = []): Child {
+  return spawnChild(name, process.execPath, [...nodeArgs, "--import", "tsx", join(ROOT, "bench", script), ...args]);
 }

@@ -9,6 +9,7 @@ import ssh2 from "ssh2";
 import { destroySshd, freePort, startSshd, type Sshd } from "../../test/helpers/sshd.ts";
 import { atExit, spawnChild, spawnScript, type Child } from "./children.ts";
 import { waitAccepting } from "./client.ts";
+import { NODE_FLAGS } from "../../src/cli/node-flags.ts";
 import { startTunnelctl, tunnelManifest } from "./tunnelctl.ts";
 
 export type ContenderKind = "direct" | "relay" | "openssh" | "tunnelctl";
@@ -64,7 +65,8 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     cleanups.push(() => targets.stop());
     const { port: targetPort } = await targets.nextJson<{ port: number }>((v) => typeof v.port === "number", 20_000);
 
-    const relay = spawnScript("relay", "relay.ts", [String(targetPort)]);
+    // The relay is the ceiling for a Node forwarder: it runs with the same V8 flags as tunnelctl.
+    const relay = spawnScript("relay", "relay.ts", [String(targetPort)], NODE_FLAGS);
     cleanups.push(() => relay.stop());
     const { port: relayPort } = await relay.nextJson<{ port: number }>((v) => typeof v.port === "number", 20_000);
 

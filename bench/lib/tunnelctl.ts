@@ -1,6 +1,7 @@
 // tunnelctl as a user runs it: `tunnelctl run DIR` in its own process, from manifests on disk.
 import { writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { NODE_FLAGS } from "../../src/cli/node-flags.ts";
 import { ROOT, spawnChild, type Child } from "./children.ts";
 
 export interface TunnelctlOptions {
@@ -11,12 +12,13 @@ export interface TunnelctlOptions {
   extraArgs?: string[] | undefined;
   /** Another checkout to run instead of this one (to measure a proposed change side by side). */
   root?: string | undefined;
-  /** Extra node options (e.g. --prof, --max-semi-space-size=...). */
+  /** Extra node options (e.g. --prof, --max-semi-space-size=...), after tunnelctl's own NODE_FLAGS. */
   nodeArgs?: string[] | undefined;
 }
 
 export function startTunnelctl(name: string, dir: string, options: TunnelctlOptions = {}): Child {
-  const node: string[] = [...(options.nodeArgs ?? [])];
+  // The flags bin/tunnelctl.js starts node with, so that the bench measures what users run.
+  const node: string[] = [...NODE_FLAGS, ...(options.nodeArgs ?? [])];
   if (options.cpuProfDir) node.push("--cpu-prof", "--cpu-prof-dir", options.cpuProfDir);
   const root = options.root ?? ROOT;
   const entry = options.built ? [join(root, "bin", "tunnelctl.js")] : ["--import", "tsx", join(root, "src", "cli", "main.ts")];
