@@ -1,6 +1,7 @@
 // The V8 flags tunnelctl runs with. bin/tunnelctl.js passes them to node on its exec line (a
 // sh launcher: node cannot take V8 heap flags once it runs), `npm start` passes them, and the
-// benchmark starts tunnelctl with them. test/unit/cli-node-flags.test.ts keeps the three in step.
+// benchmark starts tunnelctl with this list. test/integration/cli-launcher.test.ts checks that the
+// launcher and `npm start` pass exactly these.
 //
 // --initial-old-space-size=64: a floor under the old generation's GC limit. Without it, a small
 // heap (one tunnel: ~13 MB live) forwarding at line rate can fall into back-to-back major GCs: the

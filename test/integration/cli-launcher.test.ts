@@ -1,7 +1,7 @@
 // bin/tunnelctl.js is a sh launcher that execs node with the V8 flags of src/cli/node-flags.ts.
 // These tests run it the way npm installs it (a symlink in a bin folder, executed through its
 // #! line) with a stand-in `node` first on PATH that reports what it was started with, and check
-// that `npm start` and the benchmark use the same flags.
+// that `npm start` passes the same flags (the benchmark imports NODE_FLAGS itself).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
