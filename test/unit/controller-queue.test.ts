@@ -11,6 +11,20 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
+/** A one-at-a-time queue that records its runs; the key "block" holds it until `hold.open()`. */
+function blockedQueue(): { q: WorkQueue; runs: string[]; hold: ReturnType<typeof gate> } {
+  const runs: string[] = [];
+  const hold = gate();
+  const q = new WorkQueue(
+    async (k) => {
+      runs.push(k);
+      if (k === "block") await hold.promise;
+    },
+    { concurrency: 1, onError: assert.fail },
+  );
+  return { q, runs, hold };
+}
+
 describe("WorkQueue", () => {
   it("runs each added key once, in order", async () => {
     const runs: string[] = [];
@@ -23,15 +37,7 @@ describe("WorkQueue", () => {
   });
 
   it("coalesces a burst of adds for one key into one run", async () => {
-    const runs: string[] = [];
-    const hold = gate();
-    const q = new WorkQueue(
-      async (k) => {
-        runs.push(k);
-        if (k === "block") await hold.promise;
-      },
-      { concurrency: 1, onError: assert.fail },
-    );
+    const { q, runs, hold } = blockedQueue();
     q.add("block");
     for (let i = 0; i < 10; i++) q.add("x");
     hold.open();
@@ -86,15 +92,7 @@ describe("WorkQueue", () => {
   });
 
   it("background work (addLow) waits for everything added normally; add() promotes it", async () => {
-    const runs: string[] = [];
-    const hold = gate();
-    const q = new WorkQueue(
-      async (k) => {
-        runs.push(k);
-        if (k === "block") await hold.promise;
-      },
-      { concurrency: 1, onError: assert.fail },
-    );
+    const { q, runs, hold } = blockedQueue();
     q.add("block");
     for (const k of ["r1", "r2", "r3"]) q.addLow(k);
     q.add("edit");
