@@ -14,6 +14,7 @@
 // work. The per-connection path (accept, channel open, stream setup, teardown) runs once per
 // connection, so with the default it is still unoptimised for the first ~1,500 connections of a
 // process's life, and after a few seconds idle it is slow again for ~100 more: a quiet tunnel
-// never gets fast. Measured in the setup bench (3 runs each): -L p50 0.70 → 0.60 ms, -R 0.64 →
-// 0.56 ms; a budget of 4096 did no better.
+// never gets fast. Measured in the setup bench on a fresh process (3 runs each): -L p50 0.70 →
+// 0.60 ms, -R 0.64 → 0.56 ms; a budget of 4096 did no better; no difference once the process is
+// warm. It costs ~0.1 s more compiling in a one-tunnel cold start.
 export const NODE_FLAGS: readonly string[] = ["--initial-old-space-size=64", "--interrupt-budget=16384"];
