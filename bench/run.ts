@@ -27,6 +27,7 @@ const HELP = `Usage: npm run bench -- [options]
   --size SIZE             throughput transfer per direction (default 1GiB; quick 128MiB)
   --rounds N              throughput rounds (default 5; quick 2); concurrency runs min(N, 3)
   --connections N         sequential connections for setup latency (default 500; quick 100)
+  --setup-warmup N        then N more per Node contender and measure again, warm (default 1000; quick 300; 0: skip)
   --concurrent N          concurrent connections (default 200; quick 50)
   --concurrent-size SIZE  echoed per concurrent connection (default 1MiB)
   --bp-size SIZE          offered to a target that never reads (default 512MiB; quick 64MiB)
@@ -56,6 +57,7 @@ const { values } = parseArgs({
     size: { type: "string" },
     rounds: { type: "string" },
     connections: { type: "string" },
+    "setup-warmup": { type: "string" },
     concurrent: { type: "string" },
     "concurrent-size": { type: "string" },
     "bp-size": { type: "string" },
@@ -115,6 +117,7 @@ const options = {
   size: size(values.size, quick ? 128 * MiB : 1024 * MiB, "size"),
   rounds: Math.max(1, int(values.rounds, quick ? 2 : 5, "rounds")),
   connections: Math.max(1, int(values.connections, quick ? 100 : 500, "connections")),
+  setupWarmup: int(values["setup-warmup"], quick ? 300 : 1000, "setup-warmup"),
   concurrent: Math.max(1, int(values.concurrent, quick ? 50 : 200, "concurrent")),
   concurrentSize: size(values["concurrent-size"], MiB, "concurrent-size"),
   bpSize: size(values["bp-size"], quick ? 64 * MiB : 512 * MiB, "bp-size"),
@@ -168,7 +171,7 @@ try {
     }
     if (sections.has("setup")) {
       log(`setup: ${options.connections} sequential connect + 1-byte echo per contender`);
-      await runSetup(rig, report, { connections: options.connections, rounds: Math.min(5, options.connections), log });
+      await runSetup(rig, report, { connections: options.connections, rounds: Math.min(5, options.connections), warmup: options.setupWarmup, log });
     }
     if (sections.has("concurrency")) {
       const rounds = Math.min(options.rounds, 3);
