@@ -10,7 +10,7 @@
 // neither replaces the other.
 import { echoOnce } from "../lib/client.ts";
 import type { Report } from "../lib/report.ts";
-import type { Contender, Rig } from "../lib/rig.ts";
+import type { Rig } from "../lib/rig.ts";
 import { percentile } from "../lib/stats.ts";
 
 export interface SetupOptions {
@@ -43,7 +43,7 @@ export async function runSetup(rig: Rig, report: Report, options: SetupOptions):
 
 /** `connections` sequential connections per contender, in `rounds` chunks, rotating who goes first. */
 async function measure(rig: Rig, connections: number, rounds: number, onRound: (round: number) => void): Promise<Map<string, number[]>> {
-  const samples = new Map<string, number[]>(rig.contenders.map((c: Contender) => [c.id, []]));
+  const samples = new Map<string, number[]>(rig.contenders.map((c) => [c.id, []]));
   const perRound = Math.ceil(connections / rounds);
   for (let round = 0; round < rounds; round++) {
     const order = rig.contenders.map((_, i) => rig.contenders[(i + round) % rig.contenders.length]!);
