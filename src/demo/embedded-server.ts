@@ -1,7 +1,8 @@
 // The demo's SSH server: ssh2's Server on loopback, public-key auth only, and just enough of sshd to
 // carry port forwards — direct-tcpip (ssh -L) and tcpip-forward / cancel-tcpip-forward (ssh -R).
 import { connect, createServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
-import ssh2, { type AuthContext, type Connection, type ParsedKey, type ServerChannel, type TcpipBindInfo, type TcpipRequestInfo } from "ssh2";
+import type { AuthContext, Connection, ParsedKey, ServerChannel, TcpipBindInfo, TcpipRequestInfo } from "ssh2";
+import ssh2 from "../ssh/ssh2.ts";
 import { fingerprintOfBlob, parseKeyOrThrow } from "./keys.ts";
 
 export interface EmbeddedServerOptions {

@@ -1,6 +1,7 @@
 // Throwaway keys for the demo, made in-process so the demo needs no ssh-keygen.
 import { createHash } from "node:crypto";
-import ssh2, { type ParsedKey } from "ssh2";
+import type { ParsedKey } from "ssh2";
+import ssh2 from "../ssh/ssh2.ts";
 
 // ssh2 is CommonJS and Node's ESM loader finds no named exports in it: use the default import.
 const { utils } = ssh2;

@@ -2,7 +2,8 @@
 // here, handed to ssh2 and never put into an error message or a log line.
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
-import ssh2, { type ParsedKey } from "ssh2";
+import type { ParsedKey } from "ssh2";
+import ssh2 from "./ssh2.ts";
 import { AuthError } from "./errors.ts";
 
 export interface AuthOptions {

@@ -2,14 +2,15 @@
 // key checking, auth, keepalive, typed errors, channel accounting and one terminal 'close' event.
 import { EventEmitter } from "node:events";
 import { connect as netConnect, type Socket } from "node:net";
-import ssh2, {
-  type AcceptConnection,
-  type AnyAuthMethod,
-  type Client,
-  type ClientChannel,
-  type RejectConnection,
-  type TcpConnectionDetails,
+import type {
+  AcceptConnection,
+  AnyAuthMethod,
+  Client,
+  ClientChannel,
+  RejectConnection,
+  TcpConnectionDetails,
 } from "ssh2";
+import ssh2 from "./ssh2.ts";
 import { resolveAuth, type AuthOptions } from "./auth.ts";
 import {
   AuthError,

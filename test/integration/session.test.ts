@@ -9,6 +9,7 @@ import {
   type ConnectOptions,
   type Session,
 } from "../../src/index.ts";
+import { randomPool } from "../../src/ssh/ssh2.ts";
 import {
   openLive,
   probe,
@@ -84,6 +85,19 @@ describe("Session API against OpenSSH", { skip: !haveSshd }, () => {
     assert.equal(session.stats().local[0]!.bytesOut, payload.length);
     assert.equal(stats.local[0]!.totalConnections, 1);
     await session.close();
+  });
+
+  it("pads every packet it sends from the buffered random pool", async () => {
+    const localPort = await freePort();
+    await open({ portForwardLocal: [{ localPort, remoteHost: "127.0.0.1", remotePort: echo.port }] });
+    const before = randomPool();
+    assert.equal(before.active, true, "ssh2 was loaded through src/ssh/ssh2.ts");
+    const payload = randomPayload(4 * 1024 * 1024);
+    const back = await roundTrip(localPort, payload);
+    assert.equal(sha256(back), sha256(payload));
+    // 4 MiB sent to sshd is at least 128 CHANNEL_DATA packets (sshd takes at most 32 KiB each).
+    const drawn = randomPool().pooled - before.pooled;
+    assert.ok(drawn >= 128, `${drawn} packets padded from the pool`);
   });
 
   it("serves 200 simultaneous connections through one forward, all intact", async () => {
