@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import type { ParsedKey } from "ssh2";
 import ssh2 from "../ssh/ssh2.ts";
 
-// ssh2 is CommonJS and Node's ESM loader finds no named exports in it: use the default import.
+// ssh2 comes from src/ssh/ssh2.ts, which loads it once and exports the module as its default.
 const { utils } = ssh2;
 
 export interface KeyPair {
