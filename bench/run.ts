@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT } from "./lib/children.ts";
 import { formatMarkdown, formatText } from "./lib/format.ts";
+import { balancedRounds } from "./lib/order.ts";
 import { machineInfo } from "./lib/proc.ts";
 import { Report } from "./lib/report.ts";
 import { startRig, type Rig } from "./lib/rig.ts";
@@ -171,7 +172,7 @@ try {
     }
     if (sections.has("setup")) {
       log(`setup: ${options.connections} sequential connect + 1-byte echo per contender`);
-      await runSetup(rig, report, { connections: options.connections, rounds: Math.min(5, options.connections), warmup: options.setupWarmup, log });
+      await runSetup(rig, report, { connections: options.connections, rounds: Math.min(balancedRounds(rig.contenders.length, 5), options.connections), warmup: options.setupWarmup, log });
     }
     if (sections.has("concurrency")) {
       const rounds = Math.min(options.rounds, 3);

@@ -2,6 +2,7 @@
 // data; total wall time, and every echoed byte checked by hash.
 import { createHash, randomBytes } from "node:crypto";
 import { echoHash } from "../lib/client.ts";
+import { roundOrder } from "../lib/order.ts";
 import type { Report } from "../lib/report.ts";
 import type { Rig } from "../lib/rig.ts";
 import { formatSize } from "../lib/stats.ts";
@@ -24,7 +25,7 @@ export async function runConcurrency(rig: Rig, report: Report, options: Concurre
   const errors = new Map<string, string>();
 
   for (let round = 0; round < rounds; round++) {
-    const order = rig.contenders.map((_, i) => rig.contenders[(i + round) % rig.contenders.length]!);
+    const order = roundOrder(rig.contenders, round);
     for (const c of order) {
       const t0 = performance.now();
       const results = await Promise.allSettled(payloads.map((p) => echoHash(c.port, p, 120_000)));

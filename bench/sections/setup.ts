@@ -9,6 +9,7 @@
 // OpenSSH and direct TCP have no JIT and get no extra warm-up. Both phases are reported and checked;
 // neither replaces the other.
 import { echoOnce } from "../lib/client.ts";
+import { roundOrder } from "../lib/order.ts";
 import type { Report } from "../lib/report.ts";
 import type { Rig } from "../lib/rig.ts";
 import { percentile } from "../lib/stats.ts";
@@ -41,12 +42,16 @@ export async function runSetup(rig: Rig, report: Report, options: SetupOptions):
   reportPhase(rig, report, warm, SETUP_METRIC_WARM, `, warm (after ${warmup} more connections)`, connections);
 }
 
-/** `connections` sequential connections per contender, in `rounds` chunks, rotating who goes first. */
+/**
+ * `connections` sequential connections per contender, in `rounds` chunks, each round in the next
+ * order of a Williams design: over the rounds every contender runs right after every other one
+ * equally often. What ran just before a contender moves its p50 by up to 40 % (bench/lib/order.ts).
+ */
 async function measure(rig: Rig, connections: number, rounds: number, onRound: (round: number) => void): Promise<Map<string, number[]>> {
   const samples = new Map<string, number[]>(rig.contenders.map((c) => [c.id, []]));
   const perRound = Math.ceil(connections / rounds);
   for (let round = 0; round < rounds; round++) {
-    const order = rig.contenders.map((_, i) => rig.contenders[(i + round) % rig.contenders.length]!);
+    const order = roundOrder(rig.contenders, round);
     for (const c of order) {
       const list = samples.get(c.id)!;
       const n = Math.min(perRound, connections - list.length);

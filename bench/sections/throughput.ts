@@ -2,6 +2,7 @@
 // the CPU each forwarder spends per GiB (utime + stime from /proc).
 import { upload, download, sleep } from "../lib/client.ts";
 import { cpuSeconds, minorFaults, treeCpuSeconds } from "../lib/proc.ts";
+import { roundOrder } from "../lib/order.ts";
 import type { Report } from "../lib/report.ts";
 import type { Rig } from "../lib/rig.ts";
 import { GiB, MiB, formatSize } from "../lib/stats.ts";
@@ -33,8 +34,8 @@ export async function runThroughput(rig: Rig, report: Report, options: Throughpu
   log(`  warmed up: ${formatSize(warmup)} each way through every contender`);
 
   for (let round = 0; round < rounds; round++) {
-    // Rotate the order each round, so no contender always runs right after another.
-    const order = rig.contenders.map((_, i) => rig.contenders[(i + round) % rig.contenders.length]!);
+    // A different neighbour before each contender every round (bench/lib/order.ts).
+    const order = roundOrder(rig.contenders, round);
     for (const c of order) {
       for (const direction of ["upload", "download"] as const) {
         const cpu0 = c.pid ? cpuSeconds(c.pid) : undefined;
