@@ -18,7 +18,6 @@ export class ForwardStats {
   private closedOut = 0;
   private readonly live = new Map<Socket, boolean>(); // socket → is the client side (bytesRead = in)
 
-
   connectionFailed(): void {
     this.failed++;
   }
