@@ -45,7 +45,7 @@ export async function runSetup(rig: Rig, report: Report, options: SetupOptions):
 /**
  * `connections` sequential connections per contender, in `rounds` chunks, each round in the next
  * order of a Williams design: over the rounds every contender runs right after every other one
- * equally often. What ran just before a contender moves its p50 by up to 40 % (bench/lib/order.ts).
+ * equally often. What ran just before a contender moved a p50 by as much as 43 % here (bench/lib/order.ts).
  */
 async function measure(rig: Rig, connections: number, rounds: number, onRound: (round: number) => void): Promise<Map<string, number[]>> {
   const samples = new Map<string, number[]>(rig.contenders.map((c) => [c.id, []]));
