@@ -18,9 +18,26 @@ export interface DemoKeys {
   client: KeyPair;
 }
 
+// ssh2 1.17's generateKeyPairSync("ed25519") strips every leading zero byte of the public key, so
+// one key in 256 comes out with a 31-byte public key that neither ssh2 nor OpenSSH accepts
+// (mscdex/ssh2#1390, open). Such a pair is thrown away and another drawn: eight bad draws in a row
+// happen once in 256^8.
+const KEYGEN_ATTEMPTS = 8;
+
 export function generateKeyPair(comment: string): KeyPair {
-  const pair = utils.generateKeyPairSync("ed25519", { comment });
-  return { privateKey: pair.private, publicKey: pair.public };
+  for (let attempt = 0; attempt < KEYGEN_ATTEMPTS; attempt++) {
+    const pair = utils.generateKeyPairSync("ed25519", { comment });
+    if (isUsablePair(pair.private, pair.public)) return { privateKey: pair.private, publicKey: pair.public };
+  }
+  throw new Error(`ssh2 produced ${KEYGEN_ATTEMPTS} malformed ed25519 key pairs in a row`);
+}
+
+/** Both halves parse, and the private key's public half is the public key. */
+function isUsablePair(privateKey: string, publicKey: string): boolean {
+  const priv = utils.parseKey(privateKey);
+  const pub = utils.parseKey(publicKey);
+  if (priv instanceof Error || pub instanceof Error) return false;
+  return priv.getPublicSSH().equals(pub.getPublicSSH());
 }
 
 export function generateDemoKeys(): DemoKeys {
