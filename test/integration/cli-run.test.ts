@@ -29,8 +29,9 @@ function phaseIn(statusFile: string): string | undefined {
 describe("run", { timeout: 60_000 }, () => {
   let root: string;
   let dir: string;
-  let echo: EchoService;
-  let server: EmbeddedServer;
+  // Undefined if before() failed half-way: after() must still close what it did start.
+  let echo: EchoService | undefined;
+  let server: EmbeddedServer | undefined;
   const running: CliProcess[] = [];
 
   before(async () => {
@@ -51,8 +52,8 @@ describe("run", { timeout: 60_000 }, () => {
   });
   after(async () => {
     for (const run of running) if (run.child.exitCode === null) run.child.kill("SIGKILL");
-    await Promise.all([server.close(), echo.close()]);
-    rmSync(root, { recursive: true, force: true });
+    await Promise.all([server?.close(), echo?.close()]);
+    if (root) rmSync(root, { recursive: true, force: true });
   });
 
   const startRun = (args: string[]): CliProcess => {

@@ -19,6 +19,7 @@ const keys = generateDemoKeys();
 const serverErrors: EmbeddedServerError[] = [];
 const clients: Client[] = [];
 const sockets: Socket[] = [];
+// Still unset if before() failed half-way: after() closes only what was started.
 let server: EmbeddedServer;
 let echo: EchoService;
 let tmp: string;
@@ -36,13 +37,18 @@ before(async () => {
 after(async () => {
   for (const socket of sockets) socket.destroy();
   for (const client of clients) client.end();
-  const closing = Date.now();
-  await server.close();
-  assert.equal(server.connections, 0);
-  // Clients answered the disconnect and every forwarded socket closed: no socket needed cutting off.
-  assert.ok(Date.now() - closing < 1_500, `close() took ${Date.now() - closing} ms`);
-  await echo.close();
-  rmSync(tmp, { recursive: true, force: true });
+  try {
+    if (server) {
+      const closing = Date.now();
+      await server.close();
+      assert.equal(server.connections, 0);
+      // Clients answered the disconnect and every forwarded socket closed: no socket needed cutting off.
+      assert.ok(Date.now() - closing < 1_500, `close() took ${Date.now() - closing} ms`);
+    }
+  } finally {
+    await echo?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 describe("embedded SSH server", () => {
