@@ -24,6 +24,8 @@ export interface EmbeddedServer {
   readonly hostKeyFingerprint: string;
   /** SSH clients connected now. */
   readonly connections: number;
+  /** Sockets close() had to cut because their peer did not answer the disconnect within 2 s. */
+  readonly socketsCutOff: number;
   /** Disconnect every client, close every listener and forwarded socket; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -72,11 +74,13 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
   listener.on("error", (err) => report(new EmbeddedServerError(`Demo SSH server on ${host}:${port}: ${err.message}`, { cause: err })));
 
   let closing: Promise<void> | undefined;
+  let socketsCutOff = 0;
   const close = async (): Promise<void> => {
     listener.close();
     for (const conn of clients) conn.end();
     for (const socket of rawSockets) socket.end(); // those still before their SSH handshake
     const cutOff = setTimeout(() => {
+      socketsCutOff += rawSockets.size;
       for (const socket of rawSockets) socket.destroy();
     }, CLOSE_GRACE_MS);
     // A socket or listener can still appear while clients disconnect; wait until none is left.
@@ -90,6 +94,9 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
     hostKeyFingerprint: fingerprintOfBlob(hostKey.getPublicSSH()),
     get connections() {
       return clients.size;
+    },
+    get socketsCutOff() {
+      return socketsCutOff;
     },
     close: () => (closing ??= close()),
   };
