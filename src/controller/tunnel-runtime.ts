@@ -268,16 +268,20 @@ export class TunnelRuntime {
     const server = `${spec.host}:${spec.port}`;
     let connection: SshConnection;
     try {
-      connection = await this.limiter.run(server, () =>
-        SshConnection.open({
+      connection = await this.limiter.run(server, async () => {
+        const opened = await SshConnection.open({
           host: spec.host,
           port: spec.port,
           username: spec.username,
           auth: spec.auth,
           hostKey: spec.hostKey,
           keepalive: spec.keepalive,
-        }),
-      );
+        });
+        // Keep the slot until sshd has stopped counting this connection as a startup: freed at
+        // 'ready', the next handshake sometimes arrived while sshd still counted 10 and was dropped.
+        await opened.settled;
+        return opened;
+      });
     } catch (err) {
       this.lastError = messageOf(err);
       this.lastErrorReason = reasonOf(err);

@@ -53,6 +53,13 @@ export class SshConnection extends EventEmitter {
   readonly connectedAt: Date;
   /** Channels open right now (both directions); the drain and leak checks read it. */
   openChannels = 0;
+  /**
+   * Resolves once the server has answered the first request sent after authentication, or the
+   * connection has closed; never rejects. An OpenSSH sshd counts a connection against MaxStartups
+   * until its post-authentication process runs, which is after our 'ready'; the answer comes from
+   * that process, so a handshake limit that waits for this never overruns MaxStartups.
+   */
+  readonly settled: Promise<void>;
   private readonly client: Client;
   private closedFlag = false;
   private closeError: TunnelError | undefined;
@@ -79,6 +86,16 @@ export class SshConnection extends EventEmitter {
       }
     });
     client.on("close", () => this.markClosed());
+    this.settled = new Promise((resolve) => {
+      this.once("close", () => resolve());
+      try {
+        // What `ssh -N` sends: tunnelctl never opens a shell, so the server may refuse any. ssh2
+        // sends it only to a server that says it is OpenSSH, and calls back at once for others.
+        client.openssh_noMoreSessions(() => resolve());
+      } catch {
+        resolve(); // "Not connected": 'close' is on its way
+      }
+    });
   }
 
   get closed(): boolean {
