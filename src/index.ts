@@ -17,5 +17,7 @@ export {
   ConnectionError,
   ForwardNotFoundError,
   TargetError,
+  CancelRefusedError,
+  RequestTimeoutError,
 } from "./ssh/errors.ts";
 export type { TunnelErrorReason } from "./ssh/errors.ts";

@@ -39,6 +39,8 @@ export interface ConnectOptions {
   keepalive?: { interval: number; countMax: number };
   /** ms allowed for TCP connect + handshake + auth (default 20000). */
   readyTimeout?: number;
+  /** ms allowed for the server to answer a request (tcpip-forward, cancel-tcpip-forward; default 10000). */
+  requestTimeout?: number;
   portForwardLocal?: LocalForwardInput[];
   portForwardRemote?: RemoteForwardInput[];
 }
@@ -172,6 +174,7 @@ export async function connect(host: string, options: ConnectOptions): Promise<Se
     },
     keepalive: options.keepalive,
     readyTimeout: options.readyTimeout,
+    requestTimeout: options.requestTimeout,
   });
   const session = new Session(host, connection);
   await session.forwards.attach(connection);
