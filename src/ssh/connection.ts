@@ -8,6 +8,7 @@ import type {
   Client,
   ClientChannel,
   RejectConnection,
+  ServerHostKeyAlgorithm,
   TcpConnectionDetails,
 } from "ssh2";
 import ssh2 from "./ssh2.ts";
@@ -25,7 +26,8 @@ import {
   messageOf,
 } from "./errors.ts";
 import { sendGlobalRequest, trackGlobalRequests } from "./global-request.ts";
-import { judgeHostKey, learnHostKey, readKnownHosts, type HostKeyOptions, type HostKeyVerdict } from "./host-key.ts";
+import { orderHostKeyAlgorithms } from "./host-key-algorithms.ts";
+import { judgeHostKey, knownKeyTypes, learnHostKey, readKnownHosts, type HostKeyOptions, type HostKeyVerdict } from "./host-key.ts";
 
 export interface ConnectionOptions {
   host: string;
@@ -334,6 +336,10 @@ export class SshConnection extends EventEmitter {
         readyTimeout,
         keepaliveInterval: options.keepalive?.interval ?? 15_000,
         keepaliveCountMax: options.keepalive?.countMax ?? 3,
+        // The algorithms of the key types known for this host first, as OpenSSH's ssh does.
+        algorithms: {
+          serverHostKey: orderHostKeyAlgorithms(knownKeyTypes(host, port, knownHostsText, options.hostKey ?? {})) as ServerHostKeyAlgorithm[],
+        },
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           // Callback form on purpose: ssh2 takes a returned Promise as "accept".
           serverVersion = readServerVersion(client);
