@@ -224,6 +224,24 @@ export class TunnelRuntime {
         state: "Draining",
         message: drainingMessage(f.activeConnections),
       }));
+    // Removed, but the server refused (or did not answer) the cancel: it still listens.
+    const held: RemoteForwardObservation[] = this.forwards
+      .heldRemoteInfo()
+      .filter((f) => !wanted.has(remoteForwardId(f)))
+      .map((f) => ({
+        bindAddress: f.bindAddress,
+        remotePort: f.remotePort,
+        boundPort: f.boundPort,
+        localHost: f.localHost,
+        localPort: f.localPort,
+        activeConnections: f.activeConnections,
+        totalConnections: f.totalConnections,
+        bytesIn: f.bytesIn,
+        bytesOut: f.bytesOut,
+        state: "Failed",
+        reason: f.reason,
+        message: `${f.message}; removed from the manifest: its connections are refused, and the server frees the port when the session is replaced (or the forward is taken back if put back)`,
+      }));
     return [...desired.map((spec): RemoteForwardObservation => {
       const id = remoteForwardId(spec);
       const info = live.get(id);
@@ -238,7 +256,7 @@ export class TunnelRuntime {
       if (failure) return { ...base, state: "Failed", reason: failure.reason, message: failure.message };
       if (info) return { ...base, state: "Active", message: bindAddressNote(spec.bindAddress) };
       return { ...base, state: "Pending", message: this.connected ? "" : "waiting for the session" };
-    }), ...draining];
+    }), ...draining, ...held];
   }
 
   private async attempt(id: ForwardId, now: () => number, later: (at: number) => void, fn: () => Promise<void>): Promise<void> {

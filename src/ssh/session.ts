@@ -45,6 +45,14 @@ export interface ConnectOptions {
   portForwardRemote?: RemoteForwardInput[];
 }
 
+/**
+ * A remote forward as getPortForwardingRemote() lists it. `state: "HeldByServer"`: deleted, but
+ * the server refused (or did not answer) the cancel and still listens; its connections are refused.
+ */
+export interface RemoteForwardListing extends RemoteForwardSpec {
+  state?: "HeldByServer";
+}
+
 export function normalizeLocal(input: LocalForwardInput): LocalForwardSpec {
   return {
     bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
@@ -121,11 +129,15 @@ export class Session extends EventEmitter {
     return { ...spec, remotePort: boundPort };
   }
 
-  /** Releases the port on the server (waits for its reply); open connections drain. */
+  /**
+   * Releases the port on the server (waits for its reply); open connections drain. A server that
+   * refuses (CancelRefusedError) or does not answer (RequestTimeoutError) still listens: the
+   * forward stays listed with `state: "HeldByServer"` and its connections are refused; delete
+   * asks again, set takes it back.
+   */
   async deletePortForwardingRemote(input: { bindAddress?: string; remotePort: number }): Promise<void> {
     // Accept the port asked for (0) or the port the server chose.
-    const matches = this.forwards
-      .remoteInfo()
+    const matches = [...this.forwards.remoteInfo(), ...this.forwards.heldRemoteInfo()]
       .filter(
         (f) =>
           (f.remotePort === input.remotePort || f.boundPort === input.remotePort) &&
@@ -135,14 +147,21 @@ export class Session extends EventEmitter {
     await Promise.all(matches.map((f) => this.forwards.deleteRemote(f)));
   }
 
-  /** Remote forwards with `remotePort` set to the port the server really listens on. */
-  getPortForwardingRemote(): RemoteForwardSpec[] {
-    return this.forwards.remoteInfo().map((f) => ({
+  /**
+   * Remote forwards with `remotePort` set to the port the server really listens on; deleted ones
+   * the server did not let go of are listed with `state: "HeldByServer"`.
+   */
+  getPortForwardingRemote(): RemoteForwardListing[] {
+    const listing = (f: RemoteForwardInfo): RemoteForwardListing => ({
       bindAddress: f.bindAddress,
       remotePort: f.boundPort,
       localHost: f.localHost,
       localPort: f.localPort,
-    }));
+    });
+    return [
+      ...this.forwards.remoteInfo().map(listing),
+      ...this.forwards.heldRemoteInfo().map((f): RemoteForwardListing => ({ ...listing(f), state: "HeldByServer" })),
+    ];
   }
 
   /** Forwards with their connection counters. */
