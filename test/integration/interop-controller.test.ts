@@ -1,0 +1,105 @@
+// The controller against every SSH server: a manifest edit that removes a remote forward and puts
+// it back, and a cold start of many tunnels against dropbear (5 unauthenticated connections per
+// client address; it drops the rest).
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { manifest, phaseIs, readStatus, waitForStatus, type StatusDoc } from "../helpers/controller.ts";
+import { probe, randomPayload, roundTrip, sha256, startEchoServer, waitFor, type TestServer } from "../helpers/net.ts";
+import { TestScope } from "../helpers/scope.ts";
+import { SERVER_KINDS, serverAvailable, startTestServer, type TestSshServer } from "../helpers/ssh-server.ts";
+import { freePort } from "../helpers/sshd.ts";
+
+async function intact(port: number): Promise<boolean> {
+  const payload = randomPayload(64 * 1024);
+  return sha256(await roundTrip(port, payload)) === sha256(payload);
+}
+
+for (const kind of SERVER_KINDS) {
+  describe(`tunnelctl run against ${kind}`, { skip: !serverAvailable(kind) }, () => {
+    let server: TestSshServer;
+    let echo: TestServer;
+    const scope = new TestScope(`tunnelctl-${kind}-run-`);
+    before(async () => {
+      server = await startTestServer(kind);
+      echo = await startEchoServer();
+    });
+    after(async () => {
+      await scope.dispose();
+      await echo.close();
+      await server.kill();
+    });
+
+    it("removes a remote forward from the manifest and puts it back, on one session", async () => {
+      const dir = scope.tempDir();
+      const ctl = scope.run(dir);
+      const [localPort, remotePort] = [await freePort(), await freePort()];
+      const file = join(dir, "edit.yaml");
+      const status = `${file}.status`;
+      const local = [{ localPort, remotePort: echo.port }];
+      const withRemote = manifest(server, "edit", { local, remote: [{ remotePort, localPort: echo.port }] });
+      writeFileSync(file, withRemote);
+      await waitForStatus(status, phaseIs("Ready"), "Ready with the remote forward", ctl);
+      assert.ok(await intact(remotePort));
+
+      writeFileSync(file, manifest(server, "edit", { local }));
+      if (kind === "dropbear") {
+        // dropbear refuses the cancel: the forward is reported as still held by the server.
+        const docs = await waitForStatus(status, (d) => d[0]!.status.forwards.remote.some((f) => f.reason === "CancelRefused"), "CancelRefused", ctl);
+        const held = docs[0]!.status.forwards.remote[0]!;
+        assert.equal(held.state, "Failed");
+        assert.equal(held.remotePort, remotePort);
+        assert.match(held.message, new RegExp(`127\\.0\\.0\\.1:${remotePort}`));
+        assert.equal(docs[0]!.status.phase, "Degraded");
+      } else {
+        await waitForStatus(status, (d) => d[0]!.status.forwards.remote.length === 0 && phaseIs("Ready")(d), "remote forward gone", ctl);
+        await waitFor(async () => (await probe(remotePort)) === "ECONNREFUSED", "the server to stop listening");
+      }
+      assert.ok(await intact(localPort), "the local forward kept working");
+
+      writeFileSync(file, withRemote);
+      const back = await waitForStatus(
+        status,
+        (d) => phaseIs("Ready")(d) && d[0]!.status.forwards.remote.length === 1 && d[0]!.status.forwards.remote[0]!.state === "Active",
+        "the remote forward Active again",
+        ctl,
+      );
+      assert.equal(back[0]!.status.session.reconnects, 0, "the same session throughout");
+      assert.ok(await intact(remotePort));
+      assert.equal(await ctl.stop(), 0);
+    });
+  });
+}
+
+describe("a cold start of 20 tunnels against dropbear", { skip: !serverAvailable("dropbear") }, () => {
+  const scope = new TestScope("tunnelctl-dropbear-storm-");
+  let server: TestSshServer;
+  let echo: TestServer;
+  before(async () => {
+    server = await startTestServer("dropbear");
+    echo = await startEchoServer();
+  });
+  after(async () => {
+    await scope.dispose();
+    await echo.close();
+    await server.kill();
+  });
+
+  it("brings all 20 Ready, each on one session, and reports how many handshakes dropbear dropped", async () => {
+    const count = 20;
+    const dir = scope.tempDir();
+    const ports = new Set<number>();
+    while (ports.size < count) ports.add(await freePort());
+    const portList = [...ports];
+    const docs = portList.map((port, i) => manifest(server, `db-${String(i).padStart(2, "0")}`, { local: [{ localPort: port, remotePort: echo.port }] }));
+    writeFileSync(join(dir, "storm.yaml"), docs.join("---\n"));
+    const statuses = (): StatusDoc[] => readStatus(join(dir, "storm.yaml.status")) ?? [];
+    const ctl = scope.run(dir);
+    await waitFor(() => statuses().length === count && statuses().every((d) => d.status.phase === "Ready"), `all ${count} tunnels Ready`, 40_000);
+    for (const port of [portList[0]!, portList[count - 1]!]) assert.ok(await intact(port));
+    const dropped = (ctl.output().match(/"msg":"connect failed"/g) ?? []).length;
+    process.stdout.write(`# dropbear cold start of ${count}: ${dropped} handshakes dropped and retried\n`);
+    assert.equal(await ctl.stop(), 0);
+  });
+});
