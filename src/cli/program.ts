@@ -8,6 +8,7 @@ import type { GetOptions } from "./get.ts";
 import {
   parseDurationOption,
   parseListenAddress,
+  parseHandshakeLimit,
   parseLogLevel,
   parseOutputFormat,
   parseSelector,
@@ -58,6 +59,11 @@ Try it with nothing else installed: tunnelctl demo`,
     )
     .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent").argParser(parseLogLevel).default("info"))
     .option("--metrics-address <host:port>", "Prometheus /metrics, /healthz, /readyz (not implemented yet)", parseListenAddress)
+    .addOption(
+      new Option("--handshakes-per-server <n>", "SSH handshakes under way at once per server at most; lowered while a server drops them")
+        .argParser(parseHandshakeLimit)
+        .default(8),
+    )
     .addHelpText(
       "after",
       `
@@ -78,6 +84,7 @@ Examples:
           statusIntervalMs: opts.statusInterval,
           logLevel: opts.logLevel,
           metricsAddress: opts.metricsAddress,
+          handshakesPerServer: opts.handshakesPerServer,
         }),
       );
     });
@@ -135,6 +142,7 @@ the status table when it changes. Edit DIR/demo.yaml while it runs. Ctrl-C to st
 }
 
 interface RawRunOptions {
+  handshakesPerServer: number;
   statusDir?: string;
   selector?: Record<string, string>;
   resync: number;

@@ -16,6 +16,8 @@ export interface RunOptions {
   statusIntervalMs: number;
   logLevel: LogLevel;
   metricsAddress?: string | undefined;
+  /** Most SSH handshakes under way at once per server (default 8; lowered adaptively). */
+  handshakesPerServer?: number | undefined;
 }
 
 export async function runRun(options: RunOptions, output: CliOutput): Promise<number> {
@@ -23,12 +25,12 @@ export async function runRun(options: RunOptions, output: CliOutput): Promise<nu
     output.err(`tunnelctl: --metrics-address ${options.metricsAddress} is not implemented yet: no metrics endpoint is served\n`);
   }
   const logger = createLogger({ level: options.logLevel });
-  const { dir, statusDir, selector, resyncMs, statusIntervalMs } = options;
-  logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs }, "starting");
+  const { dir, statusDir, selector, resyncMs, statusIntervalMs, handshakesPerServer } = options;
+  logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs, handshakesPerServer }, "starting");
   // Not an error (a volume may be mounted later), but a typo should not look like "no tunnels".
   if (!(await isDirectory(dir))) logger.warn({ dir }, "the manifest directory does not exist (yet): waiting for it");
 
-  const starting = startController({ dir, statusDir, selector, resyncMs, statusIntervalMs, logger, homeDir: os.homedir() });
+  const starting = startController({ dir, statusDir, selector, resyncMs, statusIntervalMs, handshakesPerServer, logger, homeDir: os.homedir() });
   let controller: Controller | undefined;
   const signals = handleSignals({
     logger,

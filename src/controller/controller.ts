@@ -43,7 +43,7 @@ class TunnelController implements Controller {
   private readonly runtimes = new Map<string, TunnelRuntime>();
   private readonly queue: WorkQueue;
   private readonly writer: StatusWriter;
-  private readonly limiter = new HandshakeLimiter();
+  private readonly limiter: HandshakeLimiter;
   private readonly watcher: DirectoryWatcher;
   private readonly lastStatus = new Map<string, TunnelStatusDoc[]>();
   private readonly statusFiles = new Set<string>();
@@ -65,6 +65,7 @@ class TunnelController implements Controller {
     this.options = options;
     this.dir = resolve(options.dir);
     this.log = options.logger;
+    this.limiter = new HandshakeLimiter(options.handshakesPerServer);
     this.started = new Promise((r) => (this.markStarted = r));
     this.desired = new DesiredState({
       dir: this.dir,
