@@ -199,7 +199,7 @@ export class TunnelRuntime {
       if (conflict) return { ...spec, ...counters, state: "Conflict", reason: "Conflict", message: conflict };
       const failure = this.failures.get(id);
       if (failure) return { ...spec, ...counters, state: "Failed", reason: failure.reason, message: failure.message };
-      if (info && this.connected) return { ...spec, ...counters, state: "Active", message: "" };
+      if (info && this.connected) return { ...spec, ...counters, listenAddresses: info.listenAddresses, state: "Active", message: "" };
       if (info) return { ...spec, ...counters, state: "Pending", reason: "SessionDown", message: "listening; new connections wait for the session" };
       return { ...spec, ...counters, state: "Pending", message: this.connected ? "" : "waiting for the session" };
     }), ...draining];

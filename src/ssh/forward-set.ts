@@ -9,7 +9,10 @@ import { LocalForward, type ChannelOpener } from "./local-forward.ts";
 import { RemoteForward } from "./remote-forward.ts";
 import type { ForwardCounters } from "./stats.ts";
 
-export interface LocalForwardInfo extends LocalForwardSpec, ForwardCounters {}
+export interface LocalForwardInfo extends LocalForwardSpec, ForwardCounters {
+  /** The addresses really listened on: both loopbacks for "localhost". */
+  listenAddresses: string[];
+}
 export interface RemoteForwardInfo extends RemoteForwardSpec, ForwardCounters {
   boundPort: number;
 }
@@ -81,7 +84,7 @@ export class ForwardSet {
   }
 
   localInfo(): LocalForwardInfo[] {
-    return [...this.locals.values()].map((f) => ({ ...localSpecOf(f), ...f.stats.snapshot() }));
+    return [...this.locals.values()].map((f) => ({ ...localSpecOf(f), ...f.stats.snapshot(), listenAddresses: f.boundAddresses }));
   }
 
   /** Is the listener of this local forward still bound? (drift check) */
@@ -175,7 +178,7 @@ export class ForwardSet {
   /** Deleted forwards whose open connections still drain (status state Draining). */
   drainingInfo(): { local: LocalForwardInfo[]; remote: RemoteForwardInfo[] } {
     return {
-      local: [...this.drainingLocals].map((f) => ({ ...localSpecOf(f), ...f.stats.snapshot() })),
+      local: [...this.drainingLocals].map((f) => ({ ...localSpecOf(f), ...f.stats.snapshot(), listenAddresses: f.boundAddresses })),
       remote: [...this.drainingRemotes].filter((f) => !this.isHeld(f)).map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() })),
     };
   }

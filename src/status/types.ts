@@ -17,6 +17,8 @@ export interface LocalForwardObservation extends LocalForwardSpec, ForwardCounte
   reason?: string;
   message: string;
   failedConnections: number;
+  /** Where the listener really listens, when that is more than bindAddress ("localhost": 127.0.0.1 and ::1). */
+  listenAddresses?: string[];
 }
 
 export interface RemoteForwardObservation extends RemoteForwardSpec, ForwardCounters {
@@ -66,6 +68,8 @@ export interface LocalForwardStatus {
   failedConnections: number;
   bytesIn: number;
   bytesOut: number;
+  /** Where the listener really listens, when that is more than bindAddress ("localhost": 127.0.0.1 and ::1). */
+  listenAddresses?: string[];
   message: string;
 }
 
