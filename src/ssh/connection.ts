@@ -175,6 +175,15 @@ export class SshConnection extends EventEmitter {
       // Always pass a callback: ssh2 updates its forwarding map only then.
       (cb) => this.client.forwardIn(bindAddress, port, cb),
       `opening remote forward ${where}`,
+      (late) => {
+        // Confirmed after we gave up: release it, or the retry would find the port taken by us.
+        if (late.outcome !== "success" || this.closedFlag) return;
+        try {
+          this.client.unforwardIn(bindAddress, port === 0 ? late.value : port, () => undefined);
+        } catch {
+          // "Not connected": the port went with the connection
+        }
+      },
     );
     switch (answer.outcome) {
       case "success":
@@ -225,11 +234,12 @@ export class SshConnection extends EventEmitter {
   private async globalRequest<T>(
     send: (cb: (err: Error | null | undefined, value?: T) => void) => void,
     what: string,
+    onLate?: Parameters<typeof sendGlobalRequest<T>>[2],
   ): ReturnType<typeof sendGlobalRequest<T>> {
     if (this.closedFlag) throw new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`);
     let answer;
     try {
-      answer = await sendGlobalRequest<T>(send, this.requestTimeout);
+      answer = await sendGlobalRequest<T>(send, this.requestTimeout, onLate);
     } catch (err) {
       // ssh2 throws "Not connected" synchronously after a disconnect.
       throw new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`, { cause: err });

@@ -113,11 +113,16 @@ export type GlobalAnswer<T> =
 export function sendGlobalRequest<T>(
   send: (callback: (err: Error | null | undefined, value?: T) => void) => void,
   timeoutMs: number,
+  /** Told about an answer that arrives after the deadline (to undo what it did on the server). */
+  onLate?: (answer: GlobalAnswer<T>) => void,
 ): Promise<GlobalAnswer<T>> {
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = (answer: GlobalAnswer<T>): void => {
-      if (done) return;
+      if (done) {
+        if (answer.outcome !== "timeout") onLate?.(answer);
+        return;
+      }
       done = true;
       clearTimeout(timer);
       resolve(answer);

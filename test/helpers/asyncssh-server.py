@@ -22,9 +22,13 @@ def main() -> None:
     parser.add_argument("--no-remote-forwarding", action="store_true")
     parser.add_argument("--ignore-global", action="append", default=[],
                         help="never answer this global request (a server that hangs on it)")
+    parser.add_argument("--delay-first-global", action="append", default=[],
+                        help="NAME:SECONDS: handle the first such request that late")
     args = parser.parse_args()
 
-    if args.unimplemented_globals or args.ignore_global:
+    delays = {name: float(seconds) for name, seconds in (d.rsplit(":", 1) for d in args.delay_first_global)}
+
+    if args.unimplemented_globals or args.ignore_global or delays:
         # RFC 4253 section 11.4 allows this answer to any message a server does not implement:
         # every global request but the port forwarding ones gets it (keepalive@openssh.com,
         # no-more-sessions@openssh.com, ...).
@@ -35,6 +39,14 @@ def main() -> None:
             request = packet.get_string()
             if request.decode("ascii", "replace") in args.ignore_global:
                 print(f"ignored {request.decode('ascii', 'replace')}", flush=True)
+                return
+            name = request.decode("ascii", "replace")
+            print(f"global {name}", flush=True)
+            if name in delays:
+                delay = delays.pop(name)
+                print(f"delayed {name}", flush=True)
+                packet._idx = start
+                asyncio.get_event_loop().call_later(delay, original, self, pkttype, pktid, packet)
                 return
             if args.unimplemented_globals and request not in (b"tcpip-forward", b"cancel-tcpip-forward"):
                 self.send_packet(MSG_UNIMPLEMENTED, UInt32(pktid))

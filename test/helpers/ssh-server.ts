@@ -55,6 +55,8 @@ export interface TestServerOptions {
   asyncsshUnimplementedGlobals?: boolean;
   /** asyncssh: never answer these global requests (a server that hangs on them). */
   asyncsshIgnoreGlobals?: string[];
+  /** asyncssh: handle the first of these global requests this many seconds late ("tcpip-forward:1.5"). */
+  asyncsshDelayFirstGlobals?: string[];
   /** asyncssh: refuse remote forwarding. */
   asyncsshNoRemoteForwarding?: boolean;
   /** OpenSSH: extra sshd_config lines. */
@@ -273,6 +275,7 @@ async function startAsyncssh(options: TestServerOptions): Promise<TestSshServer>
     ...(options.asyncsshUnimplementedGlobals ? ["--unimplemented-globals"] : []),
     ...(options.asyncsshNoRemoteForwarding ? ["--no-remote-forwarding"] : []),
     ...(options.asyncsshIgnoreGlobals ?? []).flatMap((name) => ["--ignore-global", name]),
+    ...(options.asyncsshDelayFirstGlobals ?? []).flatMap((spec) => ["--delay-first-global", spec]),
   ];
   const server = spawnServer(ASYNCSSH_PYTHON, args);
   await waitFor(

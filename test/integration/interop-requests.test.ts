@@ -116,6 +116,36 @@ describe("a server that never answers a tcpip-forward (asyncssh told to ignore i
   });
 });
 
+describe("a server that answers a tcpip-forward after the deadline (asyncssh told to delay it)", { skip: !serverAvailable("asyncssh") }, () => {
+  let server: TestSshServer;
+  let echo: TestServer;
+  before(async () => {
+    server = await startTestServer("asyncssh", { asyncsshDelayFirstGlobals: ["tcpip-forward:1.5"] });
+    echo = await startEchoServer();
+  });
+  after(async () => {
+    await echo.close();
+    await server.kill();
+  });
+
+  it("releases the late forward on the server, so that a retry gets the port", async () => {
+    const session = await connect("127.0.0.1", sessionOptions(server, { requestTimeout: 300 }));
+    try {
+      const port = await freePort();
+      const spec = { remotePort: port, localHost: "127.0.0.1", localPort: echo.port };
+      await assert.rejects(session.setPortForwardingRemote(spec), (err: unknown) => err instanceof RequestTimeoutError);
+      // The late confirmation binds the port on the server; tunnelctl cancels it at once.
+      await waitFor(() => countInLogs(server, "global cancel-tcpip-forward") === 1, "the late forward cancelled", 5_000);
+      await waitFor(async () => (await probe(port)) === "ECONNREFUSED", "the port free again", 5_000);
+      await session.setPortForwardingRemote(spec);
+      const payload = randomPayload(64 * 1024);
+      assert.equal(sha256(await roundTrip(port, payload)), sha256(payload));
+    } finally {
+      await session.close();
+    }
+  });
+});
+
 describe("a connection that drops while requests are pending", { skip: !serverAvailable("asyncssh") }, () => {
   it("reports ConnectionLost for the pending tcpip-forward, and settled rejects: a closed connection is never taken for live", async () => {
     const server = await startTestServer("asyncssh", { asyncsshIgnoreGlobals: ["tcpip-forward", "no-more-sessions@openssh.com"] });
