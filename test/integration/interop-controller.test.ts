@@ -9,7 +9,7 @@ import { DEFAULT_HANDSHAKES_PER_SERVER } from "../../src/controller/handshake-li
 import { manifest, phaseIs, readStatus, waitForStatus, type StatusDoc } from "../helpers/controller.ts";
 import { probe, randomPayload, roundTrip, sha256, startEchoServer, waitFor, type TestServer } from "../helpers/net.ts";
 import { TestScope } from "../helpers/scope.ts";
-import { SERVER_KINDS, serverAvailable, startTestServer, type TestSshServer } from "../helpers/ssh-server.ts";
+import { SERVER_KINDS, countInLogs, serverAvailable, startTestServer, type TestSshServer } from "../helpers/ssh-server.ts";
 import { freePort } from "../helpers/sshd.ts";
 
 async function intact(port: number): Promise<boolean> {
@@ -72,6 +72,42 @@ for (const kind of SERVER_KINDS) {
     });
   });
 }
+
+describe("tunnelctl run against a server that answers UNIMPLEMENTED to keepalive and no-more-sessions (asyncssh)", { skip: !serverAvailable("asyncssh") }, () => {
+  const scope = new TestScope("tunnelctl-unimplemented-run-");
+  let server: TestSshServer;
+  let echo: TestServer;
+  before(async () => {
+    server = await startTestServer("asyncssh", { asyncsshUnimplementedGlobals: true });
+    echo = await startEchoServer();
+  });
+  after(async () => {
+    await scope.dispose();
+    await echo.close();
+    await server.kill();
+  });
+
+  it("is Connected only while connected: Ready at once, and still the same session after 10 keepalive rounds", async () => {
+    const dir = scope.tempDir();
+    const ctl = scope.run(dir);
+    const [localPort, remotePort] = [await freePort(), await freePort()];
+    const file = join(dir, "quiet.yaml");
+    writeFileSync(
+      file,
+      manifest(server, "quiet", { local: [{ localPort, remotePort: echo.port }], remote: [{ remotePort, localPort: echo.port }] }, { keepalive: "{interval: 200ms, countMax: 1}" }),
+    );
+    await waitForStatus(`${file}.status`, phaseIs("Ready"), "Ready", ctl);
+    const before = countInLogs(server, "unimplemented keepalive@openssh.com");
+    await waitFor(() => countInLogs(server, "unimplemented keepalive@openssh.com") >= before + 10, "10 keepalive rounds", 15_000);
+    const docs = readStatus(`${file}.status`)!;
+    assert.equal(docs[0]!.status.session.state, "Connected");
+    assert.equal(docs[0]!.status.session.reconnects, 0);
+    assert.equal(docs[0]!.status.session.lastError, "");
+    assert.ok(await intact(localPort));
+    assert.ok(await intact(remotePort));
+    assert.equal(await ctl.stop(), 0);
+  });
+});
 
 // dropbear lets 5 unauthenticated connections per client address in and drops the rest. The
 // first burst (8 handshakes) loses 3; the limit then falls to 4, learns that 6 at once is too
