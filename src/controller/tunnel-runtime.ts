@@ -8,7 +8,7 @@ import { localForwardId, remoteForwardId, sessionKey } from "../reconcile/forwar
 import type { Action, ForwardId, ObservedTunnel, SessionState } from "../reconcile/types.ts";
 import { SshConnection } from "../ssh/connection.ts";
 import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
-import { ForwardSet } from "../ssh/forward-set.ts";
+import { ForwardSet, type RemoteForwardInfo } from "../ssh/forward-set.ts";
 import { bindAddressNote } from "../ssh/remote-forward.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
 import type { HandshakeLimiter } from "./handshake-limiter.ts";
@@ -211,33 +211,13 @@ export class TunnelRuntime {
     const draining: RemoteForwardObservation[] = this.forwards
       .drainingInfo()
       .remote.filter((f) => !wanted.has(remoteForwardId(f)))
-      .map((f) => ({
-        bindAddress: f.bindAddress,
-        remotePort: f.remotePort,
-        boundPort: f.boundPort,
-        localHost: f.localHost,
-        localPort: f.localPort,
-        activeConnections: f.activeConnections,
-        totalConnections: f.totalConnections,
-        bytesIn: f.bytesIn,
-        bytesOut: f.bytesOut,
-        state: "Draining",
-        message: drainingMessage(f.activeConnections),
-      }));
+      .map((f) => ({ ...remoteObservationOf(f), state: "Draining", message: drainingMessage(f.activeConnections) }));
     // Removed, but the server refused (or did not answer) the cancel: it still listens.
     const held: RemoteForwardObservation[] = this.forwards
       .heldRemoteInfo()
       .filter((f) => !wanted.has(remoteForwardId(f)))
       .map((f) => ({
-        bindAddress: f.bindAddress,
-        remotePort: f.remotePort,
-        boundPort: f.boundPort,
-        localHost: f.localHost,
-        localPort: f.localPort,
-        activeConnections: f.activeConnections,
-        totalConnections: f.totalConnections,
-        bytesIn: f.bytesIn,
-        bytesOut: f.bytesOut,
+        ...remoteObservationOf(f),
         state: "Failed",
         reason: f.reason,
         message: `${f.message}; removed from the manifest: its connections are refused, and the server frees the port when the session is replaced (or the forward is taken back if put back)`,
@@ -385,6 +365,21 @@ function backoffFor(spec: TunnelSpec, current: Backoff): Backoff {
   const { minDelay, maxDelay } = spec.reconnect;
   if (current.min === minDelay && current.max === maxDelay) return current;
   return new Backoff({ min: minDelay, max: maxDelay });
+}
+
+/** The fields of a remote forward no longer desired (draining, or held by the server). */
+function remoteObservationOf(f: RemoteForwardInfo): Omit<RemoteForwardObservation, "state" | "message"> {
+  return {
+    bindAddress: f.bindAddress,
+    remotePort: f.remotePort,
+    boundPort: f.boundPort,
+    localHost: f.localHost,
+    localPort: f.localPort,
+    activeConnections: f.activeConnections,
+    totalConnections: f.totalConnections,
+    bytesIn: f.bytesIn,
+    bytesOut: f.bytesOut,
+  };
 }
 
 function drainingMessage(connections: number): string {

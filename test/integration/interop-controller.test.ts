@@ -94,7 +94,7 @@ describe("tunnelctl run against a server that answers UNIMPLEMENTED to keepalive
     const file = join(dir, "quiet.yaml");
     writeFileSync(
       file,
-      manifest(server, "quiet", { local: [{ localPort, remotePort: echo.port }], remote: [{ remotePort, localPort: echo.port }] }, { keepalive: "{interval: 200ms, countMax: 1}" }),
+      manifest(server, "quiet", { local: [{ localPort, remotePort: echo.port }], remote: [{ remotePort, localPort: echo.port }] }, { keepalive: "{interval: 300ms, countMax: 3}" }),
     );
     await waitForStatus(`${file}.status`, phaseIs("Ready"), "Ready", ctl);
     const before = countInLogs(server, "unimplemented keepalive@openssh.com");

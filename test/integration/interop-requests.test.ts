@@ -18,6 +18,18 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
+/** A bare SshConnection (no Session) to `server`, with a deadline long enough never to matter. */
+function openConnection(server: TestSshServer): Promise<SshConnection> {
+  return SshConnection.open({
+    host: server.host,
+    port: server.port,
+    username: server.username,
+    auth: { privateKeyFile: server.clientKeyFile },
+    hostKey: { knownHostsFile: server.knownHostsFile },
+    requestTimeout: 60_000,
+  });
+}
+
 describe("a server that answers global requests with SSH_MSG_UNIMPLEMENTED (asyncssh)", { skip: !serverAvailable("asyncssh") }, () => {
   let server: TestSshServer;
   let echo: TestServer;
@@ -33,14 +45,7 @@ describe("a server that answers global requests with SSH_MSG_UNIMPLEMENTED (asyn
   });
 
   it("settles the connection: UNIMPLEMENTED is an answer to no-more-sessions", async () => {
-    const connection = await SshConnection.open({
-      host: server.host,
-      port: server.port,
-      username: server.username,
-      auth: { privateKeyFile: server.clientKeyFile },
-      hostKey: { knownHostsFile: server.knownHostsFile },
-      requestTimeout: 60_000,
-    });
+    const connection = await openConnection(server);
     try {
       await within(connection.settled, 5_000, "settled");
       assert.equal(connection.closed, false);
@@ -70,13 +75,13 @@ describe("a server that answers global requests with SSH_MSG_UNIMPLEMENTED (asyn
     const session = await connect(
       "127.0.0.1",
       sessionOptions(server, {
-        keepalive: { interval: 200, countMax: 1 },
+        keepalive: { interval: 300, countMax: 3 },
         portForwardLocal: [{ localPort, remoteHost: "127.0.0.1", remotePort: echo.port }],
       }),
     );
     sessions.push(session);
     const before = countInLogs(server, "unimplemented keepalive@openssh.com");
-    // Ten keepalive rounds: without an answer that counts, the second would have closed it.
+    // Ten keepalive rounds: without an answer that counts, the fourth would have closed it.
     await waitFor(() => countInLogs(server, "unimplemented keepalive@openssh.com") >= before + 10, "10 keepalives answered UNIMPLEMENTED", 15_000);
     assert.equal(session.closed, false);
     const live = await openLive(localPort);
@@ -150,14 +155,7 @@ describe("a connection that drops while requests are pending", { skip: !serverAv
   it("reports ConnectionLost for the pending tcpip-forward, and settled rejects: a closed connection is never taken for live", async () => {
     const server = await startTestServer("asyncssh", { asyncsshIgnoreGlobals: ["tcpip-forward", "no-more-sessions@openssh.com"] });
     try {
-      const connection = await SshConnection.open({
-        host: server.host,
-        port: server.port,
-        username: server.username,
-        auth: { privateKeyFile: server.clientKeyFile },
-        hostKey: { knownHostsFile: server.knownHostsFile },
-        requestTimeout: 60_000,
-      });
+      const connection = await openConnection(server);
       const settled = connection.settled.then(
         () => "resolved",
         (err: unknown) => err,
