@@ -2,7 +2,9 @@
 // unauthenticated connections differently (OpenSSH MaxStartups 10 by default, dropbear 5 per
 // client address) and drop those over the cap. A loss halves the limit, at most once per burst,
 // and remembers how many were under way when the lost one started: the server's cap is below
-// that, so the limit stays under it. Each round of successes (as many as the limit) grows the
+// that, and the limit stays one further below it (the server notices a finished handshake a
+// little after we do: dropbear's listener learns of an authenticated child through a pipe; held at
+// its cap, 1 cold start in 8 lost one more handshake). Each round of successes (as many as the limit) grows the
 // limit by one up to that ceiling; a long run of successes at the ceiling probes one higher.
 
 export interface HandshakeLimitOptions {
@@ -50,7 +52,7 @@ export function afterHandshakeLost(
   options: HandshakeLimitOptions = DEFAULT_HANDSHAKE_LIMIT,
 ): HandshakeLimitState {
   // A loss with nothing else under way says nothing about the server's cap (a restart, a blip).
-  const ceiling = lost.underWay > 1 ? clamp(Math.min(state.ceiling, lost.underWay - 1), options) : state.ceiling;
+  const ceiling = lost.underWay > 1 ? clamp(Math.min(state.ceiling, lost.underWay - 2), options) : state.ceiling;
   if (lost.startedInEpoch !== state.epoch) {
     // Part of a burst already answered: only what it says about the ceiling counts.
     return { ...state, ceiling, limit: Math.min(state.limit, ceiling) };

@@ -110,8 +110,8 @@ describe("tunnelctl run against a server that answers UNIMPLEMENTED to keepalive
 });
 
 // dropbear lets 5 unauthenticated connections per client address in and drops the rest. The
-// first burst (8 handshakes) loses 3; the limit then falls to 4, learns that 6 at once is too
-// many, and grows back to 5, never past it: every later handshake gets in.
+// first burst (8 handshakes) loses 3; the limit then falls to 4 and learns that 6 at once is too
+// many (it keeps one below dropbear's cap): every later handshake gets in.
 const DROPBEAR_CAP = 5;
 for (const count of [20, 50]) {
   describe(`a cold start of ${count} tunnels against dropbear`, { skip: !serverAvailable("dropbear") }, () => {

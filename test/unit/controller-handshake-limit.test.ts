@@ -31,18 +31,19 @@ describe("handshake limit", () => {
   const cases: Array<{ name: string; steps: Step[]; limit: number; ceiling: number }> = [
     { name: "nothing happened: the configured limit", steps: [], limit: 8, ceiling: 8 },
     { name: "successes at the limit never exceed it", steps: oks(50), limit: 8, ceiling: 8 },
-    { name: "a loss at 6 under way: halved, ceiling 5", steps: [lost(6)], limit: 4, ceiling: 5 },
+    { name: "a loss at 6 under way (dropbear's cap is 5): halved, ceiling one below the cap", steps: [lost(6)], limit: 4, ceiling: 4 },
     {
       name: "the rest of the same burst (7th, 8th, started before the decrease) does not halve again",
       steps: [lost(6), lost(7, 0), lost(8, 0)],
       limit: 4,
-      ceiling: 5,
+      ceiling: 4,
     },
-    { name: "grows back by one per round of successes, up to the ceiling", steps: [lost(6), ...oks(4)], limit: 5, ceiling: 5 },
-    { name: "...and stays there (dropbear's 5 is never exceeded)", steps: [lost(6), ...oks(4), ...oks(3)], limit: 5, ceiling: 5 },
-    { name: "a long run of successes at the ceiling probes one higher", steps: [lost(6), ...oks(4), ...oks(4)], limit: 6, ceiling: 6 },
+    { name: "a loss at 8 under way: halved to 4, ceiling 6", steps: [lost(8)], limit: 4, ceiling: 6 },
+    { name: "grows back by one per round of successes, up to the ceiling", steps: [lost(8), ...oks(4)], limit: 5, ceiling: 6 },
+    { name: "...and stays there", steps: [lost(8), ...oks(4), ...oks(5), ...oks(3)], limit: 6, ceiling: 6 },
+    { name: "a long run of successes at the ceiling probes one higher", steps: [lost(6), ...oks(4)], limit: 5, ceiling: 5 },
     { name: "a lone loss (nothing else under way) halves but learns no ceiling", steps: [lost(1)], limit: 4, ceiling: 8 },
-    { name: "a later burst halves again", steps: [lost(6), lost(3)], limit: 2, ceiling: 2 },
+    { name: "a later burst halves again", steps: [lost(6), lost(4)], limit: 2, ceiling: 2 },
     { name: "never below min", steps: [lost(2), lost(2), lost(2), lost(2), lost(2)], limit: 1, ceiling: 1 },
   ];
   for (const c of cases) {
@@ -90,7 +91,7 @@ describe("HandshakeLimiter adapts per server", () => {
     const next = Array.from({ length: 20 }, () => attempt("dropbear"));
     await pump(next);
     await Promise.all(next);
-    assert.ok(peak <= 5, `peak ${peak}`);
-    assert.equal(limiter.limitFor("dropbear"), 5);
+    assert.ok(peak <= 4, `peak ${peak}`);
+    assert.equal(limiter.limitFor("dropbear"), 4);
   });
 });
