@@ -7,7 +7,7 @@ import type { Tunnel, TunnelSpec } from "../manifest/types.ts";
 import { plan } from "../reconcile/plan.ts";
 import { buildTunnelStatus } from "../status/build.ts";
 import { parseStatusDocs } from "../status/serialize.ts";
-import type { TunnelObservation, TunnelStatusDoc } from "../status/types.ts";
+import type { LocalForwardObservation, RemoteForwardObservation, TunnelObservation, TunnelStatusDoc } from "../status/types.ts";
 import { StatusWriter, statusPathFor } from "../status/writer.ts";
 import { readFile } from "node:fs/promises";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -89,7 +89,7 @@ class TunnelController implements Controller {
     await this.watcher.start();
     await this.rescan();
     const resyncMs = this.options.resyncMs ?? DEFAULT_RESYNC_MS;
-    const resync = setInterval(() => this.resync(), resyncMs);
+    const resync = setInterval(() => this.periodicResync(), resyncMs);
     // Counters refresh at most every status interval; the writer skips unchanged files.
     const counters = setInterval(() => void this.refreshCounters(), Math.max(250, Math.min(this.options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, 5000)));
     resync.unref();
@@ -99,7 +99,22 @@ class TunnelController implements Controller {
     this.log.info({ dir: this.dir, tunnels: this.desired.names.size }, "controller started");
   }
 
+  /** SIGHUP: rescan, and retry every tunnel and forward waiting in backoff now (a fix tunnelctl cannot see, such as a key file's mode). */
   resync(): void {
+    if (this.stopping) return;
+    let retried = 0;
+    for (const [name, runtime] of this.runtimes) {
+      if (!runtime.backingOff) continue;
+      runtime.retryNow();
+      this.queue.add(name);
+      retried++;
+    }
+    this.log.info({ retried }, "backoff cleared: retrying now");
+    this.hintRescan();
+    this.periodicResync();
+  }
+
+  private periodicResync(): void {
     if (this.stopping) return;
     this.log.debug("resync");
     void this.watcher.check();
@@ -258,7 +273,7 @@ class TunnelController implements Controller {
     const observed = await runtime.observe();
     const actions = plan(spec, observed);
     if (actions.length > 0) this.log.debug({ tunnel: name, actions: actions.map((a) => a.type) }, "reconcile");
-    const requeueAfter = await runtime.apply(actions, spec, Date.now);
+    const requeueAfter = await runtime.apply(actions, spec, Date.now, record?.running?.generation);
     if (!spec && runtime.idle) this.runtimes.delete(name);
     // A pruned tunnel's status file goes only now, after its ports and session are closed.
     // Nothing done and the tunnel still wanted: its status has not changed (edits, conflicts and
@@ -274,16 +289,23 @@ class TunnelController implements Controller {
     const runtime = this.runtimes.get(record.name);
     const spec = record.running?.spec;
     const session = runtime?.session() ?? { state: "Closed" as const, serverVersion: "", hostKeyFingerprint: "", reconnects: 0, lastError: "" };
-    return {
+    const suspended = spec?.suspend ?? false;
+    const lag = spec && runtime ? runtime.sessionLag(spec) : undefined;
+    const local: LocalForwardObservation[] = spec ? (runtime ?? NO_RUNTIME).localObservations(spec.forwards.local, record.conflicts) : [];
+    const remote: RemoteForwardObservation[] = spec ? (runtime ?? NO_RUNTIME).remoteObservations(spec.forwards.remote) : [];
+    const observation: TunnelObservation = {
       name: record.name,
       manifest: display,
-      generation: record.running?.generation ?? "",
+      // The generation that runs: while a session-level change fails, the old session's.
+      generation: lag?.generation ?? record.running?.generation ?? "",
       errors: record.errors,
-      suspended: spec?.suspend ?? false,
+      suspended,
       session,
-      local: spec ? (runtime ?? NO_RUNTIME).localObservations(spec.forwards.local, record.conflicts) : [],
-      remote: spec ? (runtime ?? NO_RUNTIME).remoteObservations(spec.forwards.remote) : [],
+      local: suspended ? local.map(suspendedForward) : local,
+      remote: suspended ? remote.map(suspendedForward) : remote,
     };
+    if (lag?.failure) observation.notApplied = { generation: record.running?.generation ?? "", ...lag.failure };
+    return observation;
   }
 
   /** Build and write the status file of one manifest (all its tunnels, in document order). */
@@ -405,6 +427,12 @@ function invalidObservation(name: string, manifest: string, errors: string[]): T
     local: [],
     remote: [],
   };
+}
+
+/** A suspended tunnel's forwards wait for spec.suspend to be turned off, not for a session. */
+function suspendedForward<T extends LocalForwardObservation | RemoteForwardObservation>(forward: T): T {
+  if (forward.state !== "Pending") return forward;
+  return { ...forward, reason: "Suspended", message: "suspended (spec.suspend is true): not listening" };
 }
 
 /** Observations of a tunnel that has no runtime yet: everything Pending. */

@@ -49,6 +49,12 @@ export class TunnelRuntime {
   /** Remote forwards bound on a connection that died: a refusal now most likely means the old server-side session still holds the port. */
   private readonly heldRemotes = new Set<ForwardId>();
   private readonly boundPorts = new Map<ForwardId, number>();
+  /** The spec generation apply() last saw: a new one is retried at once, whatever the backoff. */
+  private attemptedGeneration: string | undefined;
+  /** The generation whose session parameters the current connection was opened with. */
+  private connectionGeneration: string | undefined;
+  /** Why the latest session-level change could not be applied (the old session keeps running). */
+  private syncFailure: { reason: string; message: string } | undefined;
 
   constructor(name: string, options: { log: Logger; limiter: HandshakeLimiter; random: () => number; onChange: () => void }) {
     this.name = name;
@@ -87,9 +93,17 @@ export class TunnelRuntime {
     };
   }
 
-  /** Apply plan() actions. Returns when to look again (a backoff falling due), if ever. */
-  async apply(actions: Action[], spec: TunnelSpec | undefined, now: () => number): Promise<number | undefined> {
+  /**
+   * Apply plan() actions. Returns when to look again (a backoff falling due), if ever. A spec of a
+   * generation not seen before is tried at once: a fix must not wait for a retry scheduled for
+   * the broken version (the backoff starts over from minDelay).
+   */
+  async apply(actions: Action[], spec: TunnelSpec | undefined, now: () => number, generation?: string): Promise<number | undefined> {
     if (spec) this.sessionBackoff = backoffFor(spec, this.sessionBackoff);
+    if (spec && generation !== undefined && generation !== this.attemptedGeneration) {
+      if (this.attemptedGeneration !== undefined) this.retryNow();
+      this.attemptedGeneration = generation;
+    }
     let requeueAt: number | undefined;
     const later = (at: number): void => {
       requeueAt = requeueAt === undefined ? at : Math.min(requeueAt, at);
@@ -155,6 +169,31 @@ export class TunnelRuntime {
       }
     }
     return requeueAt === undefined ? undefined : Math.max(0, requeueAt - now());
+  }
+
+  /** Forget every pending backoff: the next apply() tries the session and each failed forward now (SIGHUP, a new generation). */
+  retryNow(): void {
+    this.sessionBackoff.reset();
+    this.nextSessionAttempt = 0;
+    for (const failure of this.failures.values()) {
+      failure.backoff.reset();
+      failure.nextAttempt = 0;
+    }
+  }
+
+  /** Something waits for a backoff slot (the session or a forward). */
+  get backingOff(): boolean {
+    return this.nextSessionAttempt > 0 || this.failures.size > 0;
+  }
+
+  /**
+   * Whether the session runs the session parameters of `spec` (host, user, auth, ...): undefined
+   * when it does (or nothing runs), else the generation that does run and why the change failed.
+   */
+  sessionLag(spec: TunnelSpec): { generation: string; failure?: { reason: string; message: string } } | undefined {
+    if (!this.connected || this.connectionKey === sessionKey(spec) || spec.suspend) return undefined;
+    // Not failed (yet): the new session is being opened; only the generation says so.
+    return { generation: this.connectionGeneration ?? "", ...(this.syncFailure ? { failure: this.syncFailure } : {}) };
   }
 
   /** Close everything: release remote forwards on the server, close listeners and the session. */
@@ -287,6 +326,7 @@ export class TunnelRuntime {
       this.lastErrorReason = reasonOf(err);
       this.nextSessionAttempt = now() + this.sessionBackoff.next(this.random);
       if (!this.connection) this.state = "Backoff";
+      else this.syncFailure = { reason: this.lastErrorReason, message: this.lastError };
       this.log.warn({ reason: this.lastErrorReason, err: { message: this.lastError }, retryInMs: this.nextSessionAttempt - now() }, "connect failed");
       return false;
     }
@@ -295,6 +335,8 @@ export class TunnelRuntime {
     if (this.connectionKey !== undefined && this.connectionKey !== key) this.heldRemotes.clear();
     this.connection = connection;
     this.connectionKey = key;
+    this.connectionGeneration = this.attemptedGeneration;
+    this.syncFailure = undefined;
     this.state = "Connected";
     if (this.everConnected) this.reconnects++;
     this.everConnected = true;
@@ -360,6 +402,9 @@ export class TunnelRuntime {
     }
     this.state = "Closed";
     this.connectedSince = undefined;
+    this.syncFailure = undefined;
+    // Closed on purpose (suspend, removal): the next session is a fresh start, not a reconnect.
+    this.everConnected = false;
   }
 }
 

@@ -20,10 +20,11 @@ import type {
 
 export const CONFLICT_CONDITION = "Conflict";
 export const INVALID_CONDITION = "Invalid";
+export const SYNCED_CONDITION = "Synced";
 
 /**
- * Conditions, in this order: Connected, Ready, then Conflict and Invalid when they apply. Once
- * Conflict or Invalid has appeared it stays, with status False, after the problem is fixed (the
+ * Conditions, in this order: Connected, Ready, then Conflict, Invalid and Synced when they apply.
+ * Once Conflict, Invalid or Synced has appeared it stays, with status False, after the problem is fixed (the
  * Kubernetes convention: its lastTransitionTime then says when it was resolved).
  */
 export function buildTunnelStatus(
@@ -40,6 +41,7 @@ export function buildTunnelStatus(
     suspended: observation.suspended,
     session: observation.session,
     forwards: forwardHealth,
+    notApplied: observation.notApplied,
   });
   const previousConditions = previous?.status.conditions ?? [];
   const updates: ConditionUpdate[] = [computeConnectedCondition(observation.session, observation.suspended), ready];
@@ -47,6 +49,8 @@ export function buildTunnelStatus(
   if (conflict !== undefined) updates.push(conflict);
   const invalid = invalidCondition(observation.errors, previousConditions);
   if (invalid !== undefined) updates.push(invalid);
+  const synced = syncedCondition(observation.notApplied, previousConditions);
+  if (synced !== undefined) updates.push(synced);
 
   let merged: Condition[] = [...previousConditions];
   for (const update of updates) merged = setCondition(merged, update, now);
@@ -128,6 +132,23 @@ function invalidCondition(errors: readonly string[], previous: readonly Conditio
   }
   if (findCondition(previous, INVALID_CONDITION) === undefined) return undefined;
   return { type: INVALID_CONDITION, status: "False", reason: "ManifestValid", message: "" };
+}
+
+/**
+ * Synced: is the latest spec what runs? Shown once a change could not be applied, and kept (True)
+ * afterwards, like Conflict and Invalid.
+ */
+function syncedCondition(notApplied: TunnelObservation["notApplied"], previous: readonly Condition[]): ConditionUpdate | undefined {
+  if (notApplied !== undefined) {
+    return {
+      type: SYNCED_CONDITION,
+      status: "False",
+      reason: notApplied.reason,
+      message: `generation ${notApplied.generation} is not applied (the previous session keeps running): ${notApplied.message}`,
+    };
+  }
+  if (findCondition(previous, SYNCED_CONDITION) === undefined) return undefined;
+  return { type: SYNCED_CONDITION, status: "True", reason: "Applied", message: "" };
 }
 
 function localForwardStatus(forward: LocalForwardObservation): LocalForwardStatus {

@@ -49,6 +49,11 @@ export interface TunnelObservation {
   /** `file:line:column: message`; non-empty ⇒ phase Invalid. */
   errors: string[];
   suspended: boolean;
+  /**
+   * Set when the latest spec is not what runs: a session-level change failed and the old session
+   * keeps running (`generation` above is then the old one). The Synced condition reports it.
+   */
+  notApplied?: { generation: string; reason: string; message: string };
   session: SessionObservation;
   local: LocalForwardObservation[];
   remote: RemoteForwardObservation[];

@@ -253,6 +253,27 @@ describe("buildTunnelStatus", () => {
     ]);
   });
 
+  test("Synced: False with the failure's reason while the latest spec is not applied, then True and kept", () => {
+    const lagging = buildTunnelStatus(
+      observation({ generation: "old00001", notApplied: { generation: "new00002", reason: "AuthFailed", message: "refused" } }),
+      undefined,
+      t0,
+    );
+    assert.equal(lagging.status.observedGeneration, "old00001");
+    assert.equal(lagging.status.phase, "Degraded");
+    const synced = lagging.status.conditions.find((c) => c.type === "Synced");
+    assert.deepEqual(synced, {
+      type: "Synced",
+      status: "False",
+      reason: "AuthFailed",
+      message: "generation new00002 is not applied (the previous session keeps running): refused",
+      lastTransitionTime: t0,
+    });
+    const applied = buildTunnelStatus(observation({ generation: "new00002" }), lagging, t1);
+    assert.deepEqual(applied.status.conditions.find((c) => c.type === "Synced"), { type: "Synced", status: "True", reason: "Applied", message: "", lastTransitionTime: t1 });
+    assert.equal(buildTunnelStatus(observation(), undefined, t0).status.conditions.find((c) => c.type === "Synced"), undefined, "never failed: no Synced condition");
+  });
+
   test("does not modify the observation or the previous document", () => {
     const input = observation();
     const previous = buildTunnelStatus(observation(), undefined, t0);
