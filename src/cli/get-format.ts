@@ -1,6 +1,10 @@
 // Rendering status documents for people: the `get` table, its wide form and the demo's view.
 // Pure: the clock is passed in.
+import { parseDuration } from "../manifest/duration.ts";
 import type { LocalForwardStatus, RemoteForwardStatus, TunnelStatusDoc } from "../status/index.ts";
+
+/** A status not confirmed for this many of its confirm intervals is stale (kubectl: node NotReady/Unknown). */
+export const STALE_AFTER_INTERVALS = 3;
 
 export interface TableOptions {
   /** Now, in ms since the epoch, for the AGE column. */
@@ -17,14 +21,15 @@ export function renderTunnels(docs: readonly TunnelStatusDoc[], options: TableOp
   const header = ["NAME", "PHASE", "SESSION", "FORWARDS", ...(age ? ["AGE"] : []), ...(wide ? ["RECONNECTS", "SERVER", "MANIFEST"] : []), "MESSAGE"];
   const rows = docs.map((doc) => {
     const { status } = doc;
+    const stale = staleFor(doc, options.now);
     return [
       doc.metadata.name,
-      status.phase,
+      stale === undefined ? status.phase : "Unknown",
       status.session.state,
       summarizeForwards(doc),
       ...(age ? [ageOf(doc, options.now)] : []),
       ...(wide ? [String(status.session.reconnects), status.session.serverVersion || "-", doc.metadata.manifest] : []),
-      messageOf(doc),
+      stale === undefined ? messageOf(doc) : staleMessage(doc, stale),
     ];
   });
   const tunnels = formatTable([header, ...rows]);
@@ -79,6 +84,30 @@ export function summarizeForwards(doc: TunnelStatusDoc): string {
   return `${all.filter((forward) => forward.state === "Active").length}/${all.length} active`;
 }
 
+/**
+ * How long a status document has gone unconfirmed, when that is longer than STALE_AFTER_INTERVALS
+ * of its confirm intervals (no controller keeps it up to date); undefined when it is live, was
+ * written by a controller that stopped cleanly (phase Stopped says so), or carries no heartbeat.
+ */
+export function staleFor(doc: TunnelStatusDoc, now: number): number | undefined {
+  const { confirmedAt, confirmInterval, phase } = doc.status;
+  if (phase === "Stopped" || confirmedAt === undefined || confirmInterval === undefined) return undefined;
+  const at = Date.parse(confirmedAt);
+  let interval: number;
+  try {
+    interval = parseDuration(confirmInterval);
+  } catch {
+    return undefined;
+  }
+  if (Number.isNaN(at)) return undefined;
+  const age = now - at;
+  return age > STALE_AFTER_INTERVALS * interval ? age : undefined;
+}
+
+function staleMessage(doc: TunnelStatusDoc, age: number): string {
+  return `status not confirmed for ${formatAge(age)} (it last said ${doc.status.phase}): is the controller running?`;
+}
+
 /** The one thing an operator should read first: the error, else what holds the tunnel back. */
 export function messageOf(doc: TunnelStatusDoc): string {
   const { status } = doc;
@@ -86,6 +115,9 @@ export function messageOf(doc: TunnelStatusDoc): string {
   if (firstError !== undefined) {
     return status.errors.length > 1 ? `${firstError} (and ${status.errors.length - 1} more)` : firstError;
   }
+  if (status.phase === "Stopped") return status.conditions.find((c) => c.type === "Ready")?.message ?? "tunnelctl stopped";
+  const synced = status.conditions.find((c) => c.type === "Synced" && c.status === "False");
+  if (synced !== undefined) return `${synced.reason}: ${synced.message}`;
   if (status.session.lastError !== "") return status.session.lastError;
   const local = status.forwards.local.find((forward) => forward.state !== "Active");
   if (local !== undefined) return `local ${hostPort(local.bindAddress, local.localPort)}: ${describeState(local)}`;

@@ -4,7 +4,7 @@ import { stat } from "node:fs/promises";
 import { serializeStatusDocs } from "../status/index.ts";
 import { EXIT_INVALID, EXIT_OK, type CliOutput } from "./exit-codes.ts";
 import { renderTunnels } from "./get-format.ts";
-import { describeFsError, displayPathOf } from "./manifest-files.ts";
+import { describeFsError, displayPathOf, findFiles, isManifestName } from "./manifest-files.ts";
 import type { OutputFormat } from "./options.ts";
 import { readStatusTree } from "./status-files.ts";
 
@@ -37,9 +37,23 @@ export async function runGet(options: GetOptions, output: CliOutput): Promise<nu
   } else if (options.output === "yaml") {
     output.out(serializeStatusDocs(snapshot.docs));
   } else if (snapshot.docs.length === 0) {
-    output.out(`No tunnels found under ${displayPathOf(root)}\n`);
+    output.out(await nothingFound(options));
   } else {
     output.out(renderTunnels(snapshot.docs, { now: Date.now(), wide: options.output === "wide" }));
   }
   return status;
+}
+
+/** No status files: say whether there are manifests that no controller reports on, and what runs one. */
+async function nothingFound(options: GetOptions): Promise<string> {
+  const root = options.statusDir ?? options.dir;
+  const manifests = await findFiles(options.dir, isManifestName).catch(() => []);
+  if (manifests.length === 0) return `No tunnels found under ${displayPathOf(root)}\n`;
+  const dir = displayPathOf(options.dir);
+  const statusDir = options.statusDir !== undefined ? ` --status-dir ${displayPathOf(options.statusDir)}` : "";
+  return (
+    `No status files under ${displayPathOf(root)}: no controller has written status for the ` +
+    `${manifests.length} manifest${manifests.length === 1 ? "" : "s"} in ${dir}.\n` +
+    `Start one with: tunnelctl run ${dir}${statusDir}\n`
+  );
 }

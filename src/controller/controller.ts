@@ -26,6 +26,8 @@ const TRAILING_READ_MS = 75;
 const REFRESH_SLICE = 100;
 /** Files per slice of a rescan (see rescan()). */
 const RESCAN_SLICE = 100;
+/** Status documents are confirmed (confirmedAt) every this many status intervals. */
+const CONFIRM_EVERY_INTERVALS = 3;
 
 export async function startController(options: ControllerOptions): Promise<Controller> {
   const controller = new TunnelController(options);
@@ -59,7 +61,12 @@ class TunnelController implements Controller {
   private rescanPending = false;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  /** Set for the final status of a clean shutdown. */
+  private finished = false;
   private stopped: Promise<void> | undefined;
+  /** Every status document carries this: when this controller last confirmed it (see refreshCountersPass). */
+  private confirmedAtMs = Date.now();
+  private readonly confirmIntervalMs: number;
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -78,6 +85,7 @@ class TunnelController implements Controller {
       concurrency: 64,
       onError: (name, err) => this.log.error({ tunnel: name, err }, "reconcile failed"),
     });
+    this.confirmIntervalMs = CONFIRM_EVERY_INTERVALS * (options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS);
     this.writer = new StatusWriter({ statusInterval: options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, now: Date.now });
     this.watcher = new DirectoryWatcher(this.dir, {
       file: (path) => this.hintFile(path),
@@ -141,6 +149,8 @@ class TunnelController implements Controller {
     await this.queue.stop();
     await this.fileChain;
     await Promise.all([...this.runtimes.values()].map((r) => r.shutdown().catch(() => undefined)));
+    this.finished = true;
+    this.confirmedAtMs = Date.now();
     await this.writeAllStatus(true);
     this.log.info("controller stopped");
   }
@@ -343,6 +353,11 @@ class TunnelController implements Controller {
       }
       return;
     }
+    const confirmed = { at: new Date(this.confirmedAtMs).toISOString(), interval: formatInterval(this.confirmIntervalMs) };
+    for (const o of observations) {
+      o.confirmed = confirmed;
+      if (this.finished) o.stopped = true;
+    }
     const previous = this.lastStatus.get(path) ?? (await this.readExistingStatus(path));
     const now = new Date().toISOString();
     const docs = observations.map((o) => buildTunnelStatus(o, previous.find((p) => p.metadata.name === o.name), now));
@@ -394,12 +409,16 @@ class TunnelController implements Controller {
 
   private async refreshCountersPass(): Promise<void> {
     let looked = 0;
+    // The heartbeat: every confirm interval, every document is confirmed anew (a status file
+    // that no running controller confirms any more is shown as stale by `get`).
+    const confirm = Date.now() - this.confirmedAtMs >= this.confirmIntervalMs;
+    if (confirm) this.confirmedAtMs = Date.now();
     for (const file of [...this.desired.files.keys()]) {
       // Let an edit in between: at 1,000 tunnels one pass held the event loop ~40 ms.
       if (++looked % REFRESH_SLICE === 0) await nextTurn();
       if (this.stopping) return;
       const signature = this.countersSignature(file);
-      if (this.lastCounters.get(file) === signature) continue;
+      if (!confirm && this.lastCounters.get(file) === signature) continue;
       this.lastCounters.set(file, signature);
       await this.writeFileStatus(file);
     }
@@ -414,6 +433,11 @@ class TunnelController implements Controller {
     }
     return parts.join(",");
   }
+}
+
+/** 30000 → "30s", 900 → "900ms" (a duration the manifest parser reads back). */
+function formatInterval(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 function invalidObservation(name: string, manifest: string, errors: string[]): TunnelObservation {

@@ -5,6 +5,7 @@
 // from the manifest and only wait for open connections to end, so they don't affect readiness.
 //
 //  # | invalid | suspended | session state         | forwards                         | phase     | Ready (status, reason)
+//  0 | the controller stopped (its final status)                                         | Stopped   | False, ControllerStopped
 //  1 | yes     | any       | any                   | any                              | Invalid   | False, ManifestInvalid
 //  2 | no      | yes       | any                   | any                              | Suspended | False, Suspended
 // 2b | no      | no        | Connected, but the latest spec's session could not be opened | Degraded | False, SpecNotApplied
@@ -53,6 +54,8 @@ export interface PhaseInput {
   suspended: boolean;
   session: SessionHealth;
   forwards: readonly ForwardHealth[];
+  /** The controller has stopped: its final word (row 0). */
+  stopped?: boolean | undefined;
   /** Why the latest spec is not what runs (row 2b), if it is not. */
   notApplied?: { reason: string; message: string } | undefined;
 }
@@ -67,6 +70,7 @@ export const READY_CONDITION = "Ready";
 export const CONNECTED_CONDITION = "Connected";
 
 export function computePhase(input: PhaseInput): PhaseResult {
+  if (input.stopped) return notReady("Stopped", "ControllerStopped", "tunnelctl stopped; nothing runs until it starts again");
   if (input.invalid) {
     return notReady("Invalid", "ManifestInvalid", "The manifest is invalid; see status.errors");
   }
@@ -93,13 +97,14 @@ export function computePhase(input: PhaseInput): PhaseResult {
 }
 
 /** The Connected condition: the real state of the session, whatever the manifest says now. */
-export function computeConnectedCondition(session: SessionHealth, suspended: boolean): ConditionUpdate {
+export function computeConnectedCondition(session: SessionHealth, suspended: boolean, stopped = false): ConditionUpdate {
   const condition = (status: "True" | "False", reason: string, message: string): ConditionUpdate => ({
     type: CONNECTED_CONDITION,
     status,
     reason,
     message,
   });
+  if (stopped) return condition("False", "ControllerStopped", "tunnelctl stopped");
   if (session.state === "Connected") return condition("True", "Connected", "");
   if (suspended) return condition("False", "Suspended", "spec.suspend is true");
   if (session.lastError !== "") {

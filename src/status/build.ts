@@ -42,9 +42,10 @@ export function buildTunnelStatus(
     session: observation.session,
     forwards: forwardHealth,
     notApplied: observation.notApplied,
+    stopped: observation.stopped,
   });
   const previousConditions = previous?.status.conditions ?? [];
-  const updates: ConditionUpdate[] = [computeConnectedCondition(observation.session, observation.suspended), ready];
+  const updates: ConditionUpdate[] = [computeConnectedCondition(observation.session, observation.suspended, observation.stopped), ready];
   const conflict = conflictCondition(forwardHealth, previousConditions);
   if (conflict !== undefined) updates.push(conflict);
   const invalid = invalidCondition(observation.errors, previousConditions);
@@ -65,6 +66,7 @@ export function buildTunnelStatus(
     status: {
       observedGeneration: observation.generation,
       phase,
+      ...(observation.confirmed ? { confirmedAt: observation.confirmed.at, confirmInterval: observation.confirmed.interval } : {}),
       conditions,
       session: {
         state: session.state,

@@ -49,6 +49,10 @@ export interface TunnelObservation {
   /** `file:line:column: message`; non-empty ⇒ phase Invalid. */
   errors: string[];
   suspended: boolean;
+  /** The controller has stopped (the final status of a clean shutdown): nothing runs any more. */
+  stopped?: boolean;
+  /** When a running controller last confirmed this document, and how often it does (see StatusDoc). */
+  confirmed?: { at: string; interval: string };
   /**
    * Set when the latest spec is not what runs: a session-level change failed and the old session
    * keeps running (`generation` above is then the old one). The Synced condition reports it.
@@ -105,6 +109,13 @@ export interface TunnelStatusDoc {
   status: {
     observedGeneration: string;
     phase: Phase;
+    /**
+     * When a running controller last confirmed this document (ISO 8601), and how often it does so
+     * (a duration): a document not confirmed for several intervals is no longer kept up to date.
+     * Refreshed with the counters, not on every write.
+     */
+    confirmedAt?: string;
+    confirmInterval?: string;
     conditions: Condition[];
     session: SessionStatus;
     forwards: { local: LocalForwardStatus[]; remote: RemoteForwardStatus[] };

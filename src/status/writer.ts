@@ -195,13 +195,17 @@ export function statusPathFor(manifestFile: string, options: { watchDir: string;
   return path.join(options.statusDir, `${relative}.status`);
 }
 
-/** The document with every traffic counter set to 0: equal shapes ⇒ only counters differ. */
+/**
+ * The document with every traffic counter set to 0 and no confirmation time: equal shapes ⇒ only
+ * counters (or the heartbeat) differ, and the write may wait for statusInterval.
+ */
 function zeroCounters(doc: TunnelStatusDoc): TunnelStatusDoc {
   const zero: ForwardCounters = { activeConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 };
   return {
     ...doc,
     status: {
       ...doc.status,
+      confirmedAt: "",
       forwards: {
         local: doc.status.forwards.local.map((forward) => ({ ...forward, ...zero, failedConnections: 0 })),
         remote: doc.status.forwards.remote.map((forward) => ({ ...forward, ...zero })),

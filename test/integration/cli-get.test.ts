@@ -123,6 +123,35 @@ describe("get", () => {
     assert.equal(json.stdout, "[]\n");
   });
 
+  it("manifests but no status files: says no controller has written status, and what runs one", async () => {
+    mkdirSync(path.join(dir, "unwatched"));
+    writeFileSync(path.join(dir, "unwatched/a.yaml"), "apiVersion: tunnelctl/v1\n");
+    const result = await runCli(["get", "unwatched"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.equal(
+      result.stdout,
+      "No status files under unwatched: no controller has written status for the 1 manifest in unwatched.\nStart one with: tunnelctl run unwatched\n",
+    );
+  });
+
+  it("a status no controller confirms any more is Unknown, with its age; a clean stop says Stopped", async () => {
+    mkdirSync(path.join(dir, "stale"));
+    const confirmed = (minutesAgo: number) => ({ at: new Date(now.getTime() - minutesAgo * 60_000).toISOString(), interval: "30s" });
+    writeFileSync(
+      path.join(dir, "stale/a.yaml.status"),
+      serializeStatusDocs([
+        build(tunnel("live", "a.yaml", { confirmed: confirmed(0.5) })),
+        build(tunnel("gone", "a.yaml", { confirmed: confirmed(10) })),
+        build(tunnel("halted", "a.yaml", { confirmed: confirmed(10), stopped: true })),
+      ]),
+    );
+    const result = await runCli(["get", "stale"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.match(result.stdout, /^live +Ready /m);
+    assert.match(result.stdout, /^gone +Unknown .*status not confirmed for 10m \(it last said Ready\): is the controller running\?$/m);
+    assert.match(result.stdout, /^halted +Stopped .*tunnelctl stopped/m);
+  });
+
   it("a directory that does not exist: exit 1 with a message", async () => {
     const result = await runCli(["get", "nowhere"], { cwd: dir });
     assert.equal(result.code, 1, describeRun(result));

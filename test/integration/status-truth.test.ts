@@ -107,4 +107,20 @@ describe("status truth: fixes apply at once, the status says what runs", { skip:
     const resumed = await waitForStatus(`${file}.status`, phaseIs("Ready"), "Ready again", ctl);
     assert.equal(st(resumed).session.reconnects, 0, "turning suspend off is not a reconnect");
   });
+
+  it("a running controller confirms every status document; a clean shutdown's final status says Stopped", async () => {
+    const dir = scope.tempDir();
+    const file = join(dir, "t.yaml");
+    writeFileSync(file, manifest(sshd, "beat", {}));
+    const ctl = scope.run(dir); // --status-interval 300ms: confirmed every 900ms
+    const first = await waitForStatus(`${file}.status`, phaseIs("Ready"), "Ready", ctl);
+    assert.equal(st(first).confirmInterval, "900ms");
+    const firstAt = Date.parse(st(first).confirmedAt!);
+    await waitForStatus(`${file}.status`, (d) => Date.parse(st(d).confirmedAt!) > firstAt && st(d).phase === "Ready", "confirmedAt refreshed", ctl);
+    assert.equal(await ctl.stop("SIGTERM"), 0);
+    const final = (await waitForStatus(`${file}.status`, phaseIs("Stopped"), "Stopped", ctl))[0]!.status;
+    assert.equal(final.conditions.find((c) => c.type === "Ready")?.reason, "ControllerStopped");
+    assert.equal(final.conditions.find((c) => c.type === "Connected")?.reason, "ControllerStopped");
+    assert.equal(final.session.state, "Closed");
+  });
 });
