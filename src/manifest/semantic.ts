@@ -4,17 +4,10 @@ import { formatBind, LocalBindClaims } from "./binds.ts";
 import type { FieldIssue } from "./field-path.ts";
 import type { RawTunnel } from "./raw.ts";
 import type { TunnelSpec } from "./types.ts";
+import { parseDuration } from "./duration.ts";
 
 export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): FieldIssue[] {
-  const issues: FieldIssue[] = [];
-
-  if (spec.reconnect.minDelay > spec.reconnect.maxDelay) {
-    issues.push({
-      path: ["spec", "reconnect", "minDelay"],
-      at: "value",
-      message: `spec.reconnect.minDelay: must not be greater than maxDelay (got ${show(raw.reconnect.minDelay)} > ${show(raw.reconnect.maxDelay)})`,
-    });
-  }
+  const issues: FieldIssue[] = [...delayIssues(spec.reconnect.minDelay, spec.reconnect.maxDelay, raw.reconnect)];
 
   const claims = new LocalBindClaims<number>();
   spec.forwards.local.forEach((forward, i) => {
@@ -49,6 +42,41 @@ export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): Field
   });
 
   return issues;
+}
+
+/**
+ * The same rules on a document the schema rejected, as far as its fields can be read: one
+ * `validate` pass then reports every error of a file, not the schema's first and these later.
+ */
+export function checkInvalidDocument(data: unknown): FieldIssue[] {
+  const reconnect = field(field(data, "spec"), "reconnect");
+  const minDelay = field(reconnect, "minDelay");
+  const maxDelay = field(reconnect, "maxDelay");
+  if (!isDuration(minDelay) || !isDuration(maxDelay)) return [];
+  try {
+    return delayIssues(parseDuration(minDelay), parseDuration(maxDelay), { minDelay, maxDelay });
+  } catch {
+    return []; // the schema (or normalise) reports the bad duration itself
+  }
+}
+
+function delayIssues(min: number, max: number, raw: { minDelay: number | string; maxDelay: number | string }): FieldIssue[] {
+  if (min <= max) return [];
+  return [
+    {
+      path: ["spec", "reconnect", "minDelay"],
+      at: "value",
+      message: `spec.reconnect.minDelay: must not be greater than maxDelay (got ${show(raw.minDelay)} > ${show(raw.maxDelay)})`,
+    },
+  ];
+}
+
+function field(value: unknown, key: string): unknown {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+function isDuration(value: unknown): value is number | string {
+  return typeof value === "number" || typeof value === "string";
 }
 
 function show(value: number | string): string {
