@@ -6,7 +6,7 @@ import type { DemoOptions } from "./demo.ts";
 import type { CliOutput } from "./exit-codes.ts";
 import type { GetOptions } from "./get.ts";
 import {
-  parseDurationOption,
+  durationOption,
   parseListenAddress,
   parseLogLevel,
   parseOutputFormat,
@@ -50,10 +50,10 @@ Try it with nothing else installed: tunnelctl demo`,
     .argument("[dir]", "manifest directory (*.yaml, *.yml, recursively)", DEFAULT_DIR)
     .option("--status-dir <dir>", "write status files under this directory (same relative paths) instead of beside the manifests")
     .option("--selector <k=v[,k=v]>", "only manage tunnels whose labels match all of these; repeatable", parseSelector)
-    .addOption(new Option("--resync <duration>", "compare actual with desired state and repair this often").argParser(parseDurationOption).default(30_000, "30s"))
+    .addOption(new Option("--resync <duration>", "compare actual with desired state and repair this often").argParser(durationOption(1000)).default(30_000, "30s"))
     .addOption(
       new Option("--status-interval <duration>", "refresh traffic counters in status files at most this often")
-        .argParser(parseDurationOption)
+        .argParser(durationOption(100))
         .default(10_000, "10s"),
     )
     .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent").argParser(parseLogLevel).default("info"))

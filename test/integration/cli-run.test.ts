@@ -108,7 +108,10 @@ describe("run", { timeout: 60_000 }, () => {
     [["--selector", "app"], /"app" is not key=value/],
     [["--selector", "app=a,app=b"], /label app is given twice/],
     [["--resync", "soon"], /invalid duration "soon"/],
-    [["--status-interval", "0"], /must be greater than zero/],
+    [["--status-interval", "0"], /"0" has no unit: write e.g. 0s/],
+    [["--resync", "5"], /option '--resync <duration>' argument '5' is invalid. "5" has no unit: write e.g. 5s, 5m or 5ms/],
+    [["--resync", "500ms"], /'--resync <duration>' argument '500ms' is invalid. "500ms" is too short: at least 1s/],
+    [["--status-interval", "10ms"], /'--status-interval <duration>' argument '10ms' is invalid. "10ms" is too short: at least 100ms/],
     [["--log-level", "loud"], /expected one of fatal, error, warn, info, debug, trace, silent/],
     [["--metrics-address", "9464"], /expected host:port/],
   ] as const) {
