@@ -87,8 +87,10 @@ export class HostKeyError extends TunnelError {
     host: string,
     fingerprint: string,
     detail: string,
+    /** How to fix it, said after the fingerprint. */
+    fix?: string,
   ) {
-    super(reason, `Host key for ${host} ${detail} (server presented ${fingerprint})`);
+    super(reason, `Host key for ${host} ${detail} (server presented ${fingerprint})${fix ? `: ${fix}` : ""}`);
     this.name = "HostKeyError";
     this.host = host;
     this.fingerprint = fingerprint;
