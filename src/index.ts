@@ -17,5 +17,6 @@ export {
   ConnectionError,
   ForwardNotFoundError,
   TargetError,
+  InvalidArgumentError,
 } from "./ssh/errors.ts";
 export type { TunnelErrorReason } from "./ssh/errors.ts";

@@ -23,6 +23,7 @@ export type TunnelErrorReason =
   | "NotConnected"
   | "ForwardNotFound"
   | "TargetUnreachable"
+  | "InvalidArgument"
   | "Unknown";
 
 export class TunnelError extends Error {
@@ -131,6 +132,17 @@ export class ForwardNotFoundError extends TunnelError {
   constructor(kind: "local" | "remote", bindAddress: string | undefined, port: number) {
     super("ForwardNotFound", `No ${kind} forward on ${bindAddress ? formatHostPort(bindAddress, port) : `port ${port}`}`);
     this.name = "ForwardNotFoundError";
+  }
+}
+
+/** A library call was given a value it cannot use (a port out of range, an empty host, ...). */
+export class InvalidArgumentError extends TunnelError {
+  /** The argument, as a path: "localPort", "portForwardLocal[1].remotePort", ... */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super("InvalidArgument", `Invalid ${field}: ${message}`);
+    this.name = "InvalidArgumentError";
+    this.field = field;
   }
 }
 

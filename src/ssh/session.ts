@@ -7,7 +7,8 @@ import { join } from "node:path";
 import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
 import type { AuthOptions } from "./auth.ts";
 import { SshConnection } from "./connection.ts";
-import { ForwardNotFoundError, type TunnelError } from "./errors.ts";
+import { checkHost, checkOptionalHost, checkOptionalMs, checkPort } from "./check-args.ts";
+import { ForwardNotFoundError, InvalidArgumentError, type TunnelError } from "./errors.ts";
 import { ForwardSet, type LocalForwardInfo, type RemoteForwardInfo } from "./forward-set.ts";
 import type { HostKeyPolicy } from "./host-key.ts";
 
@@ -43,7 +44,12 @@ export interface ConnectOptions {
   portForwardRemote?: RemoteForwardInput[];
 }
 
-export function normalizeLocal(input: LocalForwardInput): LocalForwardSpec {
+export function normalizeLocal(input: LocalForwardInput, at = ""): LocalForwardSpec {
+  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+  checkPort(`${at}localPort`, input.localPort);
+  checkHost(`${at}remoteHost`, input.remoteHost);
+  checkPort(`${at}remotePort`, input.remotePort);
+  checkOptionalMs(`${at}connectTimeout`, input.connectTimeout);
   return {
     bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
     localPort: input.localPort,
@@ -53,7 +59,11 @@ export function normalizeLocal(input: LocalForwardInput): LocalForwardSpec {
   };
 }
 
-export function normalizeRemote(input: RemoteForwardInput): RemoteForwardSpec {
+export function normalizeRemote(input: RemoteForwardInput, at = ""): RemoteForwardSpec {
+  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+  checkPort(`${at}remotePort`, input.remotePort, { allowZero: true });
+  checkHost(`${at}localHost`, input.localHost);
+  checkPort(`${at}localPort`, input.localPort);
   return {
     bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
     remotePort: input.remotePort,
@@ -160,6 +170,13 @@ export class Session extends EventEmitter {
 
 /** Connect and open the initial forwards; rejects (and closes everything) if any of them fails. */
 export async function connect(host: string, options: ConnectOptions): Promise<Session> {
+  checkHost("host", host);
+  if (options.port !== undefined) checkPort("port", options.port);
+  if (typeof options.username !== "string" || options.username === "") throw new InvalidArgumentError("username", "must be a non-empty string");
+  checkOptionalMs("readyTimeout", options.readyTimeout);
+  // Every forward is checked before anything connects: a bad one must not leave a session behind.
+  (options.portForwardLocal ?? []).forEach((f, i) => normalizeLocal(f, `portForwardLocal[${i}].`));
+  (options.portForwardRemote ?? []).forEach((f, i) => normalizeRemote(f, `portForwardRemote[${i}].`));
   const connection = await SshConnection.open({
     host,
     port: options.port,
