@@ -59,6 +59,7 @@ class TunnelController implements Controller {
   private readonly finalFiles = new Set<string>();
   private readonly trailing = new Map<string, NodeJS.Timeout>();
   private rescanPending = false;
+  private treeMoved = false;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   /** Set for the final status of a clean shutdown. */
@@ -89,7 +90,7 @@ class TunnelController implements Controller {
     this.writer = new StatusWriter({ statusInterval: options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, now: Date.now });
     this.watcher = new DirectoryWatcher(this.dir, {
       file: (path) => this.hintFile(path),
-      rescan: () => this.hintRescan(),
+      rescan: (moved) => this.hintRescan(moved),
     });
   }
 
@@ -183,8 +184,9 @@ class TunnelController implements Controller {
     this.trailing.set(file, timer);
   }
 
-  private hintRescan(): void {
+  private hintRescan(moved = false): void {
     this.rescanPending = true;
+    if (moved) this.treeMoved = true;
     this.drainHints();
   }
 
@@ -194,7 +196,14 @@ class TunnelController implements Controller {
       if (this.stopping) return;
       if (this.rescanPending) {
         this.rescanPending = false;
+        const moved = this.treeMoved;
+        this.treeMoved = false;
+        // DIR now resolves elsewhere (git-sync, a recreated DIR): the status files we remember
+        // were in the old tree. Forget them and write every status file of the new tree, also
+        // for files whose content did not change (a byte-identical new revision).
+        if (moved) this.writer.forgetAll();
         await this.rescan();
+        if (moved) await this.writeAllStatus();
       }
       await this.loadHinted();
     });
@@ -277,6 +286,7 @@ class TunnelController implements Controller {
         limiter: this.limiter,
         random: Math.random,
         onChange: () => this.queue.add(name),
+        onStatusChange: () => this.statusChanged(name),
       });
       this.runtimes.set(name, runtime);
     }
@@ -340,6 +350,14 @@ class TunnelController implements Controller {
           observations.push(invalidObservation(doc.name ?? "", record.display, dup ? [dup] : doc.errors.map(String)));
         }
       }
+      // Tunnels this file still runs that no document names any more (a YAML error swallowed
+      // their document): listed too, with the file's errors, after the documents.
+      const listed = new Set(observations.map((o) => o.name));
+      const swallowed = owners.filter((o) => !listed.has(o.name) && o.running !== undefined && this.selected(o.running));
+      if (swallowed.length > 0) {
+        // They carry every error of the file: a nameless entry for the broken document adds nothing.
+        observations.splice(0, observations.length, ...observations.filter((o) => o.name !== ""), ...swallowed.map((o) => this.observation(o, record.display)));
+      }
     }
     if (observations.length === 0) {
       // Tunnels being torn down keep their status file until they are gone.
@@ -374,6 +392,14 @@ class TunnelController implements Controller {
     } catch (err) {
       this.log.warn({ path, err }, "cannot write status file");
     }
+  }
+
+  /** Write the status of `name`'s file now (in turn with file loads), for a change no reconcile makes. */
+  private statusChanged(name: string): void {
+    if (this.stopping) return;
+    const file = this.desired.names.get(name)?.file ?? this.statusFileOf.get(name);
+    if (file === undefined) return;
+    this.fileChain = this.fileChain.then(() => this.writeFileStatus(file));
   }
 
   private noSelector(): boolean {

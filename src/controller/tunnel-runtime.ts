@@ -56,7 +56,18 @@ export class TunnelRuntime {
   /** Why the latest session-level change could not be applied (the old session keeps running). */
   private syncFailure: { reason: string; message: string } | undefined;
 
-  constructor(name: string, options: { log: Logger; limiter: HandshakeLimiter; random: () => number; onChange: () => void }) {
+  constructor(
+    name: string,
+    options: {
+      log: Logger;
+      limiter: HandshakeLimiter;
+      random: () => number;
+      /** Something changed that needs a reconcile (the session was lost). */
+      onChange: () => void;
+      /** Something changed that the status must show now, with nothing to reconcile (a drain ended). */
+      onStatusChange?: () => void;
+    },
+  ) {
     this.name = name;
     this.log = options.log;
     this.limiter = options.limiter;
@@ -65,6 +76,7 @@ export class TunnelRuntime {
     this.sessionBackoff = new Backoff({ min: 1000, max: 60_000 });
     this.forwards = new ForwardSet({
       onOpenFailed: (kind, id, err) => this.log.debug({ forward: id, kind, err: { message: err.message } }, "forwarded connection failed"),
+      ...(options.onStatusChange ? { onDrained: options.onStatusChange } : {}),
     });
   }
 

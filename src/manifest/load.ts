@@ -115,7 +115,10 @@ interface DocumentContext {
 
 function loadDocument(doc: Document.Parsed, index: number, context: DocumentContext): LoadedDocument {
   const nameNode = nodeAt(doc, ["metadata", "name"]);
-  const name = isScalar(nameNode) && typeof nameNode.value === "string" ? nameNode.value : undefined;
+  const written = isScalar(nameNode) && typeof nameNode.value === "string" ? nameNode.value : undefined;
+  // After a YAML error the parser's recovery can make a whole later document into the "name"
+  // (an unclosed quote): a name is believed there only if it looks like one.
+  const name = written !== undefined && (doc.errors.length === 0 || PLAUSIBLE_NAME.test(written)) ? written : undefined;
 
   const finish = (problems: YamlProblem[], issues: FieldIssue[] = [], tunnel?: Tunnel): LoadedDocument => {
     // Only the listed errors are located (a lookup each): a generated file can have 60,000.
@@ -149,6 +152,8 @@ function loadDocument(doc: Document.Parsed, index: number, context: DocumentCont
   if (normalised.tunnel === undefined) return finish(yamlProblems, normalised.issues);
   return finish(yamlProblems, checkTunnelSpec(normalised.tunnel.spec, validated.value.spec), normalised.tunnel);
 }
+
+const PLAUSIBLE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** A document with at least one top-level key of a Tunnel (any case): a manifest, however broken. */
 function looksLikeTunnel(doc: Document.Parsed): boolean {

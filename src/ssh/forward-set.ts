@@ -17,6 +17,8 @@ export interface RemoteForwardInfo extends RemoteForwardSpec, ForwardCounters {
 export interface ForwardSetEvents {
   /** A connection through a forward failed to open (counted; the forward itself stays up). */
   onOpenFailed?: (kind: "local" | "remote", id: string, err: Error) => void;
+  /** A deleted forward's last connection closed: it is no longer Draining (a state change). */
+  onDrained?: () => void;
 }
 
 export class ForwardSet {
@@ -61,7 +63,9 @@ export class ForwardSet {
     this.locals.delete(localForwardId(spec));
     if (forward.connectionCount > 0) {
       this.drainingLocals.add(forward);
-      forward.onIdle = () => this.drainingLocals.delete(forward);
+      forward.onIdle = () => {
+        if (this.drainingLocals.delete(forward)) this.events.onDrained?.();
+      };
     }
     await forward.close();
   }
@@ -221,7 +225,9 @@ export class ForwardSet {
   private drain(forward: RemoteForward): void {
     if (forward.connectionCount === 0) return;
     this.drainingRemotes.add(forward);
-    forward.onIdle = () => this.drainingRemotes.delete(forward);
+    forward.onIdle = () => {
+      if (this.drainingRemotes.delete(forward)) this.events.onDrained?.();
+    };
   }
 
   private opener(): ChannelOpener | undefined {

@@ -121,6 +121,14 @@ export class StatusWriter {
     return due.filter((_, index) => written[index] === true);
   }
 
+  /**
+   * Forget what every file was last known to hold (the tree they were in was swapped): the next
+   * write of each compares against the disk again.
+   */
+  forgetAll(): void {
+    this.#files.clear();
+  }
+
   /** Deletes the status file (a missing file is fine) and forgets it. */
   remove(filePath: string): Promise<void> {
     return this.#enqueue(filePath, async () => {

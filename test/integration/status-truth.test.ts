@@ -2,11 +2,11 @@
 // runs. The real `tunnelctl run` process against a real sshd; every wait has a deadline far below
 // the backoff the tunnel is in, so passing proves the retry did not wait for its slot.
 import assert from "node:assert/strict";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { manifest, phaseIs, waitForStatus, type StatusDoc } from "../helpers/controller.ts";
-import { probe, startTaggedEchoServer, tagOf, type TestServer } from "../helpers/net.ts";
+import { openLive, probe, startEchoServer, startTaggedEchoServer, tagOf, type TestServer } from "../helpers/net.ts";
 import { TestScope } from "../helpers/scope.ts";
 import { freePort, sshdAvailable, type Sshd } from "../helpers/sshd.ts";
 
@@ -122,5 +122,57 @@ describe("status truth: fixes apply at once, the status says what runs", { skip:
     assert.equal(final.conditions.find((c) => c.type === "Ready")?.reason, "ControllerStopped");
     assert.equal(final.conditions.find((c) => c.type === "Connected")?.reason, "ControllerStopped");
     assert.equal(final.session.state, "Closed");
+  });
+
+  it("a git-sync swap to a byte-identical revision rewrites every status file of the new tree", async () => {
+    const root = scope.tempDir();
+    const text = manifest(sshd, "synced", {});
+    mkdirSync(join(root, "rev1"));
+    writeFileSync(join(root, "rev1", "a.yaml"), text);
+    symlinkSync(join(root, "rev1"), join(root, "current"));
+    const ctl = scope.run(join(root, "current"));
+    await waitForStatus(join(root, "current", "a.yaml.status"), phaseIs("Ready"), "Ready in rev1", ctl);
+    mkdirSync(join(root, "rev2"));
+    writeFileSync(join(root, "rev2", "a.yaml"), text);
+    symlinkSync(join(root, "rev2"), join(root, "current.tmp"));
+    renameSync(join(root, "current.tmp"), join(root, "current"));
+    rmSync(join(root, "rev1"), { recursive: true });
+    await waitForStatus(join(root, "current", "a.yaml.status"), phaseIs("Ready"), "status rewritten in rev2", ctl, FAST);
+  });
+
+  it("a YAML error in one document keeps the file's other running tunnels listed, with the error", async () => {
+    const dir = scope.tempDir();
+    const file = join(dir, "two.yaml");
+    const first = manifest(sshd, "first", {});
+    const second = manifest(sshd, "second", {});
+    writeFileSync(file, `${first}---\n${second}`);
+    const ctl = scope.run(dir);
+    await waitForStatus(`${file}.status`, (d) => d.length === 2 && phaseIs("Ready")(d), "both Ready", ctl);
+    // An unclosed quote in the first document: the parser swallows the second one too.
+    writeFileSync(file, `${first.replace("name: first", 'name: "first')}---\n${second}`);
+    const docs = await waitForStatus(`${file}.status`, (d) => d.some((x) => x.status.phase === "Invalid"), "Invalid", ctl);
+    assert.deepEqual(docs.map((d) => d.metadata.name).sort(), ["first", "second"]);
+    for (const d of docs) {
+      assert.equal(d.status.phase, "Invalid", d.metadata.name);
+      assert.ok(d.status.errors.length > 0, d.metadata.name);
+      assert.equal(d.status.session.state, "Connected", `${d.metadata.name} keeps running`);
+    }
+  });
+
+  it("the end of a removed forward's draining is written at once, not at the next counter refresh", async () => {
+    const dir = scope.tempDir();
+    const file = join(dir, "t.yaml");
+    const port = await freePort();
+    const echo = await startEchoServer();
+    scope.defer(() => echo.close());
+    writeFileSync(file, manifest(sshd, "drain", { local: [{ localPort: port, remotePort: echo.port }] }));
+    const ctl = scope.run(dir, ["--status-interval", "10s"]);
+    await waitForStatus(`${file}.status`, phaseIs("Ready"), "Ready", ctl);
+    const live = await openLive(port);
+    await live.ping("hello");
+    writeFileSync(file, manifest(sshd, "drain", {}));
+    await waitForStatus(`${file}.status`, (d) => st(d).forwards.local[0]?.state === "Draining", "Draining", ctl);
+    live.socket.end();
+    await waitForStatus(`${file}.status`, (d) => st(d).forwards.local.length === 0, "drain end written", ctl, 2500);
   });
 });
