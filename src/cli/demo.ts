@@ -10,7 +10,7 @@ import { startEmbeddedServer, type EmbeddedServer } from "../demo/embedded-serve
 import { generateDemoKeys } from "../demo/keys.ts";
 import { EXIT_INVALID, type CliOutput } from "./exit-codes.ts";
 import { freeLoopbackPort, writeDemoFiles } from "./demo-files.ts";
-import { renderForwards, renderTunnels } from "./get-format.ts";
+import { fitLines, renderForwards, renderTunnels } from "./get-format.ts";
 import { createLogger, flushLogger } from "./logger.ts";
 import { displayPathOf } from "./manifest-files.ts";
 import { handleSignals } from "./shutdown.ts";
@@ -57,8 +57,10 @@ export async function runDemo(options: DemoOptions, output: CliOutput): Promise<
       echoPort: echo.port,
     });
     controller = await startController({ dir, statusIntervalMs: DEMO_STATUS_INTERVAL_MS, logger, homeDir: os.homedir() });
-    output.out(instructions({ sshPort: server.port, fingerprint: server.hostKeyFingerprint, echoPort: echo.port, localPort, manifest }));
-    stopTable = watchTable(dir, output);
+    const banner = instructions({ sshPort: server.port, fingerprint: server.hostKeyFingerprint, echoPort: echo.port, localPort, manifest });
+    const terminal = process.stdout.isTTY === true;
+    if (!terminal) output.out(banner);
+    stopTable = watchTable(dir, output, terminal ? { banner, width: () => process.stdout.columns || 80 } : undefined);
   } catch (err) {
     signals.dispose();
     logger.error({ err }, "demo failed to start");
@@ -70,7 +72,7 @@ export async function runDemo(options: DemoOptions, output: CliOutput): Promise<
   return signals.done;
 }
 
-interface Endpoints {
+export interface Endpoints {
   sshPort: number;
   fingerprint: string;
   echoPort: number;
@@ -78,26 +80,31 @@ interface Endpoints {
   manifest: string;
 }
 
-function instructions(at: Endpoints): string {
+/** The demo's banner: every line fits 80 columns (a terminal's default width). */
+export function instructions(at: Endpoints): string {
   const manifest = displayPathOf(at.manifest);
-  return `tunnelctl demo: an SSH server, a service and a tunnel between them, all on 127.0.0.1
-
-  SSH server     127.0.0.1:${at.sshPort} (embedded; host key ${at.fingerprint})
-  echo service   127.0.0.1:${at.echoPort} (says "${DEMO_BANNER}", then echoes what you type)
-  manifest       ${manifest}
-
-  try: nc 127.0.0.1 ${at.localPort}   (or telnet)
-       — the local forward: through the SSH session to the echo service.
-       The remote forward's port (chosen by the server) is in the table below; nc to it too.
+  return `tunnelctl demo: an SSH server, a service and a tunnel between them, on loopback
+  SSH server    127.0.0.1:${at.sshPort} (embedded), host key pinned in the manifest:
+                ${at.fingerprint}
+  echo service  127.0.0.1:${at.echoPort} (greets, then echoes what you type)
+  try: nc 127.0.0.1 ${at.localPort}   (the local forward, through SSH to the service;
+       the remote forward's port, chosen by the server, is in the table below)
   edit ${manifest} — add a forward, change a port — and watch the table
   status files: tunnelctl get ${displayPathOf(path.dirname(at.manifest))} (-o wide | yaml | json)
   Ctrl-C to stop
-
 `;
 }
 
-/** Re-reads the status files every second and prints the table when it differs from the last one. */
-function watchTable(dir: string, output: CliOutput): () => void {
+/** Clear the screen and put the cursor top left (a terminal only). */
+const CLEAR_SCREEN = "\x1b[H\x1b[2J\x1b[3J";
+const DEMO_WIDTH = 80;
+
+/**
+ * Re-reads the status files every second and shows the table when it differs from the last one.
+ * On a terminal the screen is redrawn in place, under the banner; elsewhere tables are appended.
+ * Every line is cut to the width (80 when not a terminal), messages first, with an ellipsis.
+ */
+function watchTable(dir: string, output: CliOutput, terminal?: { banner: string; width: () => number }): () => void {
   let last = "";
   let busy = false;
   const refresh = async (): Promise<void> => {
@@ -105,14 +112,16 @@ function watchTable(dir: string, output: CliOutput): () => void {
     busy = true;
     try {
       const snapshot = await readStatusTree(dir);
+      const width = terminal?.width() ?? DEMO_WIDTH;
       const body =
         snapshot.docs.length === 0
           ? "(no status yet)\n"
-          : `${renderTunnels(snapshot.docs, { now: Date.now(), age: false })}\n${renderForwards(snapshot.docs)}`;
-      const text = [body, ...snapshot.problems.map((problem) => `! ${problem}\n`)].join("");
+          : `${renderTunnels(snapshot.docs, { now: Date.now(), age: false })}\n${renderForwards(snapshot.docs, { compact: true })}`;
+      const text = fitLines([body, ...snapshot.problems.map((problem) => `! ${problem}\n`)].join(""), width);
       if (text !== last) {
         last = text;
-        output.out(`--- ${new Date().toLocaleTimeString()} ---\n${text}\n`);
+        const stamp = `--- ${new Date().toLocaleTimeString()} ---\n`;
+        output.out(terminal ? `${CLEAR_SCREEN}${terminal.banner}\n${stamp}${text}` : `${stamp}${text}\n`);
       }
     } catch {
       // The directory is being edited or was removed: keep the last table, try again.

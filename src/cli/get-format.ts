@@ -36,34 +36,38 @@ export function renderTunnels(docs: readonly TunnelStatusDoc[], options: TableOp
   return wide ? `${tunnels}\n${renderForwards(docs)}` : tunnels;
 }
 
-/** One row per forward: where it listens, where it leads, its state and traffic. */
-export function renderForwards(docs: readonly TunnelStatusDoc[]): string {
+/**
+ * One row per forward: where it listens, where it leads, its state and traffic. `compact` (the
+ * demo's view) leaves out the explanations in brackets so that a row fits 80 columns.
+ */
+export function renderForwards(docs: readonly TunnelStatusDoc[], options: { compact?: boolean } = {}): string {
   const header = ["TUNNEL", "KIND", "LISTEN", "TARGET", "STATE", "CONNS", "IN", "OUT", "MESSAGE"];
+  const compact = options.compact ?? false;
   const rows = docs.flatMap((doc) => [
-    ...doc.status.forwards.local.map((forward) => localRow(doc.metadata.name, forward)),
-    ...doc.status.forwards.remote.map((forward) => remoteRow(doc.metadata.name, forward)),
+    ...doc.status.forwards.local.map((forward) => localRow(doc.metadata.name, forward, compact)),
+    ...doc.status.forwards.remote.map((forward) => remoteRow(doc.metadata.name, forward, compact)),
   ]);
   if (rows.length === 0) return "No forwards.\n";
-  return formatTable([header, ...rows]);
+  return formatTable([header, ...rows], compact ? 2 : 3);
 }
 
-function localRow(tunnel: string, forward: LocalForwardStatus): string[] {
+function localRow(tunnel: string, forward: LocalForwardStatus, compact: boolean): string[] {
   return [
     tunnel,
     "local",
     hostPort(forward.bindAddress, forward.localPort),
-    `${hostPort(forward.remoteHost, forward.remotePort)} (from server)`,
+    `${hostPort(forward.remoteHost, forward.remotePort)}${compact ? "" : " (from server)"}`,
     ...trafficColumns(forward),
   ];
 }
 
-function remoteRow(tunnel: string, forward: RemoteForwardStatus): string[] {
+function remoteRow(tunnel: string, forward: RemoteForwardStatus, compact: boolean): string[] {
   const listen =
     forward.remotePort !== 0
       ? hostPort(forward.bindAddress, forward.remotePort)
       : forward.boundPort !== undefined
-        ? `${hostPort(forward.bindAddress, forward.boundPort)} (port 0: chosen by server)`
-        : `${hostPort(forward.bindAddress, 0)} (not bound yet)`;
+        ? `${hostPort(forward.bindAddress, forward.boundPort)}${compact ? "" : " (port 0: chosen by server)"}`
+        : `${hostPort(forward.bindAddress, 0)}${compact ? "" : " (not bound yet)"}`;
   return [tunnel, "remote", `server ${listen}`, hostPort(forward.localHost, forward.localPort), ...trafficColumns(forward)];
 }
 
@@ -164,14 +168,22 @@ export function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Columns padded to their widest cell, three spaces apart; no trailing spaces. */
-export function formatTable(rows: readonly (readonly string[])[]): string {
+/** Every line cut to `width` characters, the cut marked with an ellipsis (the message column is last). */
+export function fitLines(text: string, width: number): string {
+  return text
+    .split("\n")
+    .map((line) => (line.length > width ? `${line.slice(0, Math.max(0, width - 1))}…` : line))
+    .join("\n");
+}
+
+/** Columns padded to their widest cell, `gap` (three) spaces apart; no trailing spaces. */
+export function formatTable(rows: readonly (readonly string[])[], gap = 3): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, cell.length)));
   const lines = rows.map((row) =>
     row
       .map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index] ?? 0)))
-      .join("   ")
+      .join(" ".repeat(gap))
       .trimEnd(),
   );
   return `${lines.join("\n")}\n`;
