@@ -107,7 +107,8 @@ Examples:
     .addHelpText(
       "after",
       `
-Columns: NAME, PHASE (Pending, Ready, Degraded, Failed, Invalid, Suspended), SESSION,
+Columns: NAME, PHASE (Pending, Ready, Degraded, Failed, Invalid, Suspended, Stopped; Unknown
+when no running controller has confirmed the status for 3 of its confirm intervals), SESSION,
 FORWARDS (active/total), AGE (of the SSH session) and MESSAGE (what needs attention).`,
     )
     .action(async (dir: string, opts: RawGetOptions) =>
