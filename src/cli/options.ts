@@ -68,7 +68,7 @@ export function parseOutputFormat(text: string): OutputFormat {
   return format;
 }
 
-/** host:port for --metrics-address; only its syntax is checked (the endpoint is not built yet). */
+/** host:port for --metrics-address: the syntax here; whether it can be bound, when it is. */
 export function parseListenAddress(text: string): string {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):([0-9]{1,5})$/.exec(text);
   if (match === null || Number(match[2]) > 65535) {

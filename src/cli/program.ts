@@ -57,7 +57,7 @@ Try it with nothing else installed: tunnelctl demo`,
         .default(10_000, "10s"),
     )
     .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent").argParser(parseLogLevel).default("info"))
-    .option("--metrics-address <host:port>", "Prometheus /metrics, /healthz, /readyz (not implemented yet)", parseListenAddress)
+    .option("--metrics-address <host:port>", "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464)", parseListenAddress)
     .addHelpText(
       "after",
       `

@@ -15,7 +15,8 @@ import { DesiredState, type LoadOptions, type NameRecord } from "./desired-state
 import { HandshakeLimiter } from "./handshake-limiter.ts";
 import { WorkQueue } from "./queue.ts";
 import { TunnelRuntime } from "./tunnel-runtime.ts";
-import type { Controller, ControllerOptions } from "./types.ts";
+import type { Controller, ControllerOptions, TunnelSnapshot } from "./types.ts";
+import { READY_CONDITION } from "../reconcile/phase.ts";
 import { DirectoryWatcher, listManifests } from "./watcher.ts";
 
 export const DEFAULT_RESYNC_MS = 30_000;
@@ -62,6 +63,7 @@ class TunnelController implements Controller {
   private treeMoved = false;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  private isLoaded = false;
   /** Set for the final status of a clean shutdown. */
   private finished = false;
   private stopped: Promise<void> | undefined;
@@ -82,7 +84,7 @@ class TunnelController implements Controller {
     });
     // Many at once: a reconcile holds its slot through the SSH handshake, and handshakes are
     // limited per server by the HandshakeLimiter, not here (16 made a 1,000-tunnel cold start idle).
-    this.queue = new WorkQueue((name) => this.reconcile(name), {
+    this.queue = new WorkQueue((name) => this.timedReconcile(name), {
       concurrency: 64,
       onError: (name, err) => this.log.error({ tunnel: name, err }, "reconcile failed"),
     });
@@ -104,6 +106,7 @@ class TunnelController implements Controller {
     resync.unref();
     counters.unref();
     this.timers.push(resync, counters);
+    this.isLoaded = true;
     this.markStarted();
     this.log.info({ dir: this.dir, tunnels: this.desired.names.size }, "controller started");
   }
@@ -128,6 +131,39 @@ class TunnelController implements Controller {
     this.log.debug("resync");
     void this.watcher.check();
     for (const name of this.desired.names.keys()) this.queue.addLow(name);
+  }
+
+  get loaded(): boolean {
+    return this.isLoaded;
+  }
+
+  alive(): boolean {
+    return this.isLoaded && !this.stopping && this.watcher.running;
+  }
+
+  queueDepth(): number {
+    return this.queue.size;
+  }
+
+  snapshot(): TunnelSnapshot[] {
+    const now = new Date().toISOString();
+    const out: TunnelSnapshot[] = [];
+    for (const record of this.desired.names.values()) {
+      if (record.running === undefined ? !this.noSelector() : !this.selected(record.running)) continue;
+      const observation = this.observation(record, this.desired.display(record.file));
+      const doc = buildTunnelStatus(observation, undefined, now);
+      const ready = doc.status.conditions.find((c) => c.type === READY_CONDITION)!;
+      out.push({ name: record.name, manifest: observation.manifest, phase: doc.status.phase, ready, observation });
+    }
+    return out;
+  }
+
+  manifestErrors(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const record of this.desired.files.values()) {
+      out.set(record.display, record.fileErrors.length + record.documents.reduce((n, d) => n + d.errors.length, 0));
+    }
+    return out;
   }
 
   phases(): Map<string, string> {
@@ -270,6 +306,21 @@ class TunnelController implements Controller {
   }
 
   // ---- reconcile ----
+
+  private async timedReconcile(name: string): Promise<{ requeueAfter?: number | undefined }> {
+    const hook = this.options.onReconcile;
+    if (!hook) return this.reconcile(name);
+    const start = process.hrtime.bigint();
+    const seconds = (): number => Number(process.hrtime.bigint() - start) / 1e9;
+    try {
+      const result = await this.reconcile(name);
+      hook(result.requeueAfter !== undefined ? "requeue" : "success", seconds());
+      return result;
+    } catch (err) {
+      hook("error", seconds());
+      throw err;
+    }
+  }
 
   private async reconcile(name: string): Promise<{ requeueAfter?: number | undefined }> {
     if (this.stopping) return {};

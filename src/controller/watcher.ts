@@ -116,6 +116,11 @@ export class DirectoryWatcher {
     if (moved || force) this.hints.rescan(moved);
   }
 
+  /** Watching (DIR may not exist yet: then its parent is watched, which counts). */
+  get running(): boolean {
+    return !this.closed && this.parentWatcher !== undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.poll);

@@ -64,11 +64,13 @@ describe("run", { timeout: 60_000 }, () => {
 
   it("converges, logs JSON, resyncs on SIGHUP and stops cleanly on SIGTERM", async () => {
     const statusDir = path.join(root, "status");
-    const run = startRun(["--status-dir", statusDir, "--selector", "app=tunnelctl-demo", "--resync", "1m", "--metrics-address", "127.0.0.1:9464"]);
+    const metricsPort = await freeLoopbackPort();
+    const run = startRun(["--status-dir", statusDir, "--selector", "app=tunnelctl-demo", "--resync", "1m", "--metrics-address", `127.0.0.1:${metricsPort}`]);
     const statusFile = path.join(statusDir, "demo.yaml.status");
     await waitFor(() => phaseIn(statusFile) === "Ready", `Ready in ${statusFile}\n${run.stdout}${run.stderr}`, 20_000);
     assert.equal(existsSync(path.join(dir, "demo.yaml.status")), false, "--status-dir: nothing beside the manifest");
-    assert.match(run.stderr, /--metrics-address 127\.0\.0\.1:9464 is not implemented yet/);
+    assert.ok(logLines(run).some((line) => line["msg"] === "serving /metrics, /healthz and /readyz" && line["address"] === `127.0.0.1:${metricsPort}`));
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status, 200);
 
     run.child.kill("SIGHUP");
     await waitFor(() => logLines(run).some((line) => line["msg"] === "resync requested"), "the SIGHUP log line");
