@@ -10,14 +10,13 @@ import { startEmbeddedServer, type EmbeddedServer } from "../demo/embedded-serve
 import { generateDemoKeys } from "../demo/keys.ts";
 import { EXIT_INVALID, type CliOutput } from "./exit-codes.ts";
 import { freeLoopbackPort, writeDemoFiles } from "./demo-files.ts";
-import { fitLines, renderForwards, renderTunnels } from "./get-format.ts";
+import { renderForwards, renderTunnels } from "./get-format.ts";
+import { watchTable } from "./table-watch.ts";
 import { createLogger, flushLogger } from "./logger.ts";
 import { displayPathOf } from "./manifest-files.ts";
 import { handleSignals } from "./shutdown.ts";
-import { readStatusTree } from "./status-files.ts";
 
 export const DEMO_BANNER = "hello from the demo service";
-const TABLE_REFRESH_MS = 1_000;
 // Short, so that connection counters move in the table while someone plays with it.
 const DEMO_STATUS_INTERVAL_MS = 2_000;
 
@@ -60,7 +59,14 @@ export async function runDemo(options: DemoOptions, output: CliOutput): Promise<
     const banner = instructions({ sshPort: server.port, fingerprint: server.hostKeyFingerprint, echoPort: echo.port, localPort, manifest });
     const terminal = process.stdout.isTTY === true;
     if (!terminal) output.out(banner);
-    stopTable = watchTable(dir, output, terminal ? { banner, width: () => process.stdout.columns || 80 } : undefined);
+    stopTable = watchTable({
+      root: dir,
+      output,
+      render: (docs) =>
+        docs.length === 0 ? "(no status yet)\n" : `${renderTunnels(docs, { now: Date.now(), age: false })}\n${renderForwards(docs, { compact: true })}`,
+      ...(terminal ? { terminal: { header: `${banner}\n`, width: () => process.stdout.columns || 80 } } : {}),
+      fitPlain: true,
+    });
   } catch (err) {
     signals.dispose();
     logger.error({ err }, "demo failed to start");
@@ -95,41 +101,3 @@ export function instructions(at: Endpoints): string {
 `;
 }
 
-/** Clear the screen and put the cursor top left (a terminal only). */
-const CLEAR_SCREEN = "\x1b[H\x1b[2J\x1b[3J";
-const DEMO_WIDTH = 80;
-
-/**
- * Re-reads the status files every second and shows the table when it differs from the last one.
- * On a terminal the screen is redrawn in place, under the banner; elsewhere tables are appended.
- * Every line is cut to the width (80 when not a terminal), messages first, with an ellipsis.
- */
-function watchTable(dir: string, output: CliOutput, terminal?: { banner: string; width: () => number }): () => void {
-  let last = "";
-  let busy = false;
-  const refresh = async (): Promise<void> => {
-    if (busy) return;
-    busy = true;
-    try {
-      const snapshot = await readStatusTree(dir);
-      const width = terminal?.width() ?? DEMO_WIDTH;
-      const body =
-        snapshot.docs.length === 0
-          ? "(no status yet)\n"
-          : `${renderTunnels(snapshot.docs, { now: Date.now(), age: false })}\n${renderForwards(snapshot.docs, { compact: true })}`;
-      const text = fitLines([body, ...snapshot.problems.map((problem) => `! ${problem}\n`)].join(""), width);
-      if (text !== last) {
-        last = text;
-        const stamp = `--- ${new Date().toLocaleTimeString()} ---\n`;
-        output.out(terminal ? `${CLEAR_SCREEN}${terminal.banner}\n${stamp}${text}` : `${stamp}${text}\n`);
-      }
-    } catch {
-      // The directory is being edited or was removed: keep the last table, try again.
-    } finally {
-      busy = false;
-    }
-  };
-  void refresh();
-  const timer = setInterval(() => void refresh(), TABLE_REFRESH_MS);
-  return () => clearInterval(timer);
-}

@@ -1,6 +1,6 @@
 // The command line (SPEC §5): commander definitions, help text, and turning what was typed into
 // typed options. No effects here: each action hands its options to the command's run function.
-import { readFileSync } from "node:fs";
+import { SSH2_VERSION, TUNNELCTL_VERSION } from "../version.ts";
 import { Command, Option } from "commander";
 import type { DemoOptions } from "./demo.ts";
 import type { CliOutput } from "./exit-codes.ts";
@@ -32,7 +32,7 @@ const DEFAULT_DIR = "./manifests";
 export function buildProgram(handlers: CommandHandlers, output: CliOutput, done: (code: number) => void): Command {
   const program = new Command("tunnelctl")
     .description("Keep SSH port forwards converged to YAML manifests.")
-    .version(packageVersion(), "-V, --version", "print the version")
+    .version(TUNNELCTL_VERSION, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
     .configureOutput({ writeOut: output.out, writeErr: output.err })
     .showHelpAfterError("(add --help for usage)")
@@ -104,6 +104,7 @@ Examples:
     .argument("[dir]", "manifest directory", DEFAULT_DIR)
     .option("--status-dir <dir>", "read status files from here (as given to tunnelctl run --status-dir)")
     .option("-o, --output <format>", "wide (more columns and one row per forward), yaml or json", parseOutputFormat)
+    .option("-w, --watch", "keep running: show the table again whenever a status file changes (Ctrl-C stops)")
     .addHelpText(
       "after",
       `
@@ -112,8 +113,16 @@ when no running controller has confirmed the status for 3 of its confirm interva
 FORWARDS (active/total), AGE (of the SSH session) and MESSAGE (what needs attention).`,
     )
     .action(async (dir: string, opts: RawGetOptions) =>
-      done(await handlers.get({ dir, statusDir: opts.statusDir, output: opts.output ?? "table" })),
+      done(await handlers.get({ dir, statusDir: opts.statusDir, output: opts.output ?? "table", watch: opts.watch === true })),
     );
+
+  program
+    .command("version")
+    .description("print the version of tunnelctl, and of Node.js and ssh2 under it")
+    .action(() => {
+      output.out(`tunnelctl ${TUNNELCTL_VERSION} (Node.js ${process.version}, ssh2 ${SSH2_VERSION})\n`);
+      done(0);
+    });
 
   program
     .command("schema")
@@ -147,10 +156,7 @@ interface RawRunOptions {
 interface RawGetOptions {
   statusDir?: string;
   output?: OutputFormat;
+  watch?: boolean;
 }
 
-function packageVersion(): string {
-  // Two levels up from both src/cli and dist/cli.
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
-  return pkg.version ?? "unknown";
-}
+

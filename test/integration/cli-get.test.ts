@@ -1,12 +1,13 @@
 // `tunnelctl get`, run as a real process on status files written with the status module's own
 // builder and serializer: the table, its wide form, yaml and json, and the empty cases.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { buildTunnelStatus, parseStatusDocs, serializeStatusDocs, type TunnelObservation, type TunnelStatusDoc } from "../../src/status/index.ts";
-import { describeRun, runCli } from "../helpers/cli.ts";
+import { describeRun, REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
+import { waitFor } from "../helpers/net.ts";
 import { localObservation, observation, remoteObservation, sessionObservation } from "../helpers/status-fixtures.ts";
 
 const now = new Date();
@@ -150,6 +151,33 @@ describe("get", () => {
     assert.match(result.stdout, /^live +Ready /m);
     assert.match(result.stdout, /^gone +Unknown .*status not confirmed for 10m \(it last said Ready\): is the controller running\?$/m);
     assert.match(result.stdout, /^halted +Stopped .*tunnelctl stopped/m);
+  });
+
+  it("-w shows the table again when a status file changes, until SIGINT", async () => {
+    mkdirSync(path.join(dir, "watched"));
+    const file = path.join(dir, "watched/w.yaml.status");
+    writeFileSync(file, serializeStatusDocs([build(tunnel("w", "w.yaml"))]));
+    const watching = spawnCli(["get", "watched", "-w"], { cwd: dir });
+    await waitFor(() => /^w +Ready /m.test(watching.stdout), "the first table");
+    writeFileSync(
+      file,
+      serializeStatusDocs([
+        build(tunnel("w", "w.yaml", { session: sessionObservation({ state: "Backoff", lastError: "Cannot connect to x:22: connection refused", lastErrorReason: "ConnectionRefused" }) })),
+      ]),
+    );
+    await waitFor(() => /^w +Failed +Backoff .*connection refused$/m.test(watching.stdout), `the table again after the change:\n${watching.stdout}`);
+    assert.equal(watching.stdout.match(/^NAME +PHASE/gm)?.length, 2, "two tables: the first and the changed one");
+    watching.child.kill("SIGINT");
+    const result = await watching.exited;
+    assert.equal(result.code, 0, describeRun(result));
+  });
+
+  it("version and --version print package.json's version", async () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
+    assert.equal((await runCli(["--version"])).stdout, `${pkg.version}\n`);
+    const long = await runCli(["version"]);
+    assert.equal(long.code, 0);
+    assert.match(long.stdout, new RegExp(`^tunnelctl ${pkg.version.replace(/\./g, "\\.")} \\(Node\\.js v\\d+\\.\\d+\\.\\d+, ssh2 \\d+\\.\\d+\\.\\d+\\)\n$`));
   });
 
   it("a directory that does not exist: exit 1 with a message", async () => {
