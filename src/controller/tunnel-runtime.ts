@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { LocalForwardSpec, RemoteForwardSpec, TunnelSpec } from "../manifest/types.ts";
 import { Backoff } from "../reconcile/backoff.ts";
 import { localForwardId, remoteForwardId, sessionKey } from "../reconcile/forward-id.ts";
+import { configHash } from "../status/config-hash.ts";
 import type { Action, ForwardId, ObservedTunnel, SessionState } from "../reconcile/types.ts";
 import { SshConnection } from "../ssh/connection.ts";
 import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
@@ -223,6 +224,7 @@ export class TunnelRuntime {
       lastError: this.lastError,
     };
     if (this.connectedSince && this.state === "Connected") observation.connectedSince = this.connectedSince;
+    if (this.connection && this.connectionKey !== undefined) observation.configHash = configHash(this.connectionKey);
     if (this.lastErrorReason) observation.lastErrorReason = this.lastErrorReason;
     return observation;
   }

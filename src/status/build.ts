@@ -75,6 +75,7 @@ export function buildTunnelStatus(
         connectedSince: session.connectedSince ?? "",
         reconnects: session.reconnects,
         lastError: session.lastError,
+        configHash: session.configHash ?? "",
       },
       forwards: {
         local: observation.local.map(localForwardStatus),
@@ -159,6 +160,7 @@ function localForwardStatus(forward: LocalForwardObservation): LocalForwardStatu
     localPort: forward.localPort,
     remoteHost: forward.remoteHost,
     remotePort: forward.remotePort,
+    connectTimeout: forward.connectTimeout,
     state: forward.state,
     ...(forward.reason !== undefined ? { reason: forward.reason } : {}),
     activeConnections: forward.activeConnections,

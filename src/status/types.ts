@@ -37,6 +37,8 @@ export interface SessionObservation {
   lastError: string; // "" when none since the last successful connect
   /** One CamelCase word: AuthFailed, HostKeyMismatch, HostUnknown, ConnectionRefused, KeepaliveTimeout */
   lastErrorReason?: string;
+  /** Short hash of the session-level settings the open session was made with (see configHash). */
+  configHash?: string;
 }
 
 /** Everything the controller knows about one tunnel, as input to buildTunnelStatus. */
@@ -68,6 +70,8 @@ export interface LocalForwardStatus {
   localPort: number;
   remoteHost: string;
   remotePort: number;
+  /** ms allowed to open the far end (part of the forward's target: `diff` compares it). */
+  connectTimeout: number;
   state: ForwardState;
   reason?: string;
   activeConnections: number;
@@ -100,6 +104,11 @@ export interface SessionStatus {
   connectedSince: string; // "" when not connected
   reconnects: number;
   lastError: string;
+  /**
+   * Short hash of the session-level settings (host, port, user, auth, host key, keepalive) the
+   * open session was made with; "" when none is open. `tunnelctl diff` compares a manifest with it.
+   */
+  configHash: string;
 }
 
 export interface TunnelStatusDoc {

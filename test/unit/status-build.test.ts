@@ -28,6 +28,7 @@ describe("buildTunnelStatus", () => {
           connectedSince: t0,
           reconnects: 0,
           lastError: "",
+          configHash: "",
         },
         forwards: {
           local: [
@@ -36,6 +37,7 @@ describe("buildTunnelStatus", () => {
               localPort: 8080,
               remoteHost: "remote-machine",
               remotePort: 80,
+              connectTimeout: 30000,
               state: "Active",
               activeConnections: 2,
               totalConnections: 41,
@@ -75,6 +77,7 @@ describe("buildTunnelStatus", () => {
       "connectedSince",
       "reconnects",
       "lastError",
+      "configHash",
     ]);
     assert.deepEqual(Object.keys(doc.status.conditions[0] ?? {}), ["type", "status", "reason", "message", "lastTransitionTime"]);
     assert.deepEqual(Object.keys(doc.status.forwards.local[0] ?? {}), [
@@ -82,6 +85,7 @@ describe("buildTunnelStatus", () => {
       "localPort",
       "remoteHost",
       "remotePort",
+      "connectTimeout",
       "state",
       "activeConnections",
       "totalConnections",
@@ -123,7 +127,7 @@ describe("buildTunnelStatus", () => {
       },
     ]);
     assert.deepEqual(second.status.forwards.local[0]?.reason, "PortInUse");
-    assert.deepEqual(Object.keys(second.status.forwards.local[0] ?? {}).slice(4, 6), ["state", "reason"]);
+    assert.deepEqual(Object.keys(second.status.forwards.local[0] ?? {}).slice(5, 7), ["state", "reason"]);
   });
 
   test("a conflict adds a Conflict condition naming the owner; it stays False once resolved", () => {
