@@ -3,6 +3,7 @@
 import { SSH2_VERSION, TUNNELCTL_VERSION } from "../version.ts";
 import { Command, Option } from "commander";
 import type { DemoOptions } from "./demo.ts";
+import type { DiffOptions } from "./diff.ts";
 import type { CliOutput } from "./exit-codes.ts";
 import type { GetOptions } from "./get.ts";
 import {
@@ -23,6 +24,7 @@ export interface CommandHandlers {
   validate(options: ValidateOptions): Promise<number>;
   get(options: GetOptions): Promise<number>;
   schema(): Promise<number>;
+  diff(options: DiffOptions): Promise<number>;
   demo(options: DemoOptions): Promise<number>;
 }
 
@@ -114,6 +116,32 @@ FORWARDS (active/total), AGE (of the SSH session) and MESSAGE (what needs attent
     )
     .action(async (dir: string, opts: RawGetOptions) =>
       done(await handlers.get({ dir, statusDir: opts.statusDir, output: opts.output ?? "table", watch: opts.watch === true })),
+    );
+
+  program
+    .command("diff")
+    .description("show what `run` would do if DIR were the manifests it watches; never connects")
+    .argument("[dir]", "manifest directory (e.g. the checkout of a pull request)", DEFAULT_DIR)
+    .option("--against <dir>", "compare with this manifest directory instead of the running state (e.g. the base branch)")
+    .option("--status-dir <dir>", "the running controller's status files (as given to tunnelctl run --status-dir); default: beside the manifests")
+    .addOption(new Option("-o, --output <format>", "text or json").choices(["text", "json"]).default("text"))
+    .addHelpText(
+      "after",
+      `
+Per tunnel: create, update or delete, with the actions the controller would take (open, update
+or close forwards, open, replace or close the session), exactly what its reconciler plans.
+Without --against the running state comes from the status files; with it, DIR is compared with
+OTHERDIR as if OTHERDIR were running.
+
+Exit codes (as kubectl diff): 0 no changes, 1 changes, 2 errors (a manifest that does not
+validate is printed as file:line:column: message).
+
+Examples:
+  tunnelctl diff ./manifests --status-dir /var/lib/tunnelctl
+  tunnelctl diff head/manifests --against base/manifests -o json`,
+    )
+    .action(async (dir: string, opts: { against?: string; statusDir?: string; output: "text" | "json" }) =>
+      done(await handlers.diff({ dir, against: opts.against, statusDir: opts.statusDir, output: opts.output })),
     );
 
   program
