@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Tunnel, TunnelSpec } from "../manifest/types.ts";
 import { plan } from "../reconcile/plan.ts";
-import { buildTunnelStatus } from "../status/build.ts";
+import { buildTunnelStatus, phaseOf } from "../status/build.ts";
 import { parseStatusDocs } from "../status/serialize.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, TunnelObservation, TunnelStatusDoc } from "../status/types.ts";
 import { StatusWriter, statusPathFor } from "../status/writer.ts";
@@ -16,7 +16,6 @@ import { HandshakeLimiter } from "./handshake-limiter.ts";
 import { WorkQueue } from "./queue.ts";
 import { TunnelRuntime } from "./tunnel-runtime.ts";
 import type { Controller, ControllerOptions, TunnelSnapshot } from "./types.ts";
-import { READY_CONDITION } from "../reconcile/phase.ts";
 import { DirectoryWatcher, listManifests } from "./watcher.ts";
 
 export const DEFAULT_RESYNC_MS = 30_000;
@@ -146,14 +145,14 @@ class TunnelController implements Controller {
   }
 
   snapshot(): TunnelSnapshot[] {
-    const now = new Date().toISOString();
     const out: TunnelSnapshot[] = [];
     for (const record of this.desired.names.values()) {
       if (record.running === undefined ? !this.noSelector() : !this.selected(record.running)) continue;
       const observation = this.observation(record, this.desired.display(record.file));
-      const doc = buildTunnelStatus(observation, undefined, now);
-      const ready = doc.status.conditions.find((c) => c.type === READY_CONDITION)!;
-      out.push({ name: record.name, manifest: observation.manifest, phase: doc.status.phase, ready, observation });
+      if (this.finished) observation.stopped = true;
+      // The same pure function the status file's phase and Ready condition come from.
+      const { phase, ready } = phaseOf(observation);
+      out.push({ name: record.name, manifest: observation.manifest, phase, ready: { ...ready, lastTransitionTime: "" }, observation });
     }
     return out;
   }

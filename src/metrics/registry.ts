@@ -1,8 +1,8 @@
 // The Prometheus registry (prom-client): process metrics, build info, and the controller's own
 // series, read from one snapshot per scrape. Counters are the live ones (not the status file's
-// refresh), and series exist exactly while their tunnel or forward does: every collect() starts
-// from reset(), so a deleted or renamed forward leaves no stale series behind.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+// refresh), and series exist exactly while their tunnel or forward does: each scrape lists what
+// the snapshot holds, so a deleted or renamed forward leaves no stale series behind.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from "prom-client";
 import type { Controller, ReconcileResult, TunnelSnapshot } from "../controller/types.ts";
 import { localForwardId, remoteForwardId } from "../reconcile/forward-id.ts";
 import type { Phase } from "../reconcile/types.ts";
@@ -15,6 +15,21 @@ const PHASES: readonly Phase[] = ["Pending", "Ready", "Degraded", "Failed", "Inv
  * a counter, and their un-suffixed twins (nodejs_active_handles, ...) say the same by type.
  */
 const NONCONFORMING_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+interface ForwardSample {
+  labels: { tunnel: string; forward: string };
+  active: boolean;
+  open: number;
+  total: number;
+  failed: number;
+  bytesIn: number;
+  bytesOut: number;
+}
 
 export interface ControllerMetrics {
   readonly registry: Registry;
@@ -39,114 +54,40 @@ export function createMetrics(): ControllerMetrics {
   const buildInfo = new Gauge({ name: "tunnelctl_build_info", help: "tunnelctl build: version, Node.js and ssh2 versions (always 1)", labelNames: ["version", "node", "ssh2"], registers });
   buildInfo.set({ version: TUNNELCTL_VERSION, node: process.version, ssh2: SSH2_VERSION }, 1);
 
-  new Gauge({
-    name: "tunnelctl_tunnel_phase",
-    help: "The tunnel's phase: 1 for the current one, 0 for the others",
-    labelNames: ["tunnel", "phase"],
-    registers,
-    collect() {
-      this.reset();
-      for (const t of current) for (const phase of PHASES) this.set({ tunnel: t.name, phase }, t.phase === phase ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: "tunnelctl_session_up",
-    help: "1 while the tunnel's SSH session is connected",
-    labelNames: ["tunnel"],
-    registers,
-    collect() {
-      this.reset();
-      for (const t of current) this.set({ tunnel: t.name }, t.observation.session.state === "Connected" ? 1 : 0);
-    },
-  });
-  new Counter({
-    name: "tunnelctl_session_reconnects_total",
-    help: "Sessions opened again after one was lost or replaced",
-    labelNames: ["tunnel"],
-    registers,
-    collect() {
-      this.reset();
-      for (const t of current) this.inc({ tunnel: t.name }, t.observation.session.reconnects);
-    },
-  });
-  new Gauge({
-    name: "tunnelctl_session_connected_since_seconds",
-    help: "When the current session connected (Unix time); 0 while not connected",
-    labelNames: ["tunnel"],
-    registers,
-    collect() {
-      this.reset();
-      for (const t of current) {
-        const since = t.observation.session.connectedSince;
-        this.set({ tunnel: t.name }, since === undefined ? 0 : Date.parse(since) / 1000);
-      }
-    },
-  });
-
-  const forwards = function* (): Generator<{ labels: { tunnel: string; forward: string }; active: boolean; open: number; total: number; failed: number; bytesIn: number; bytesOut: number }> {
-    for (const t of current) {
-      for (const f of t.observation.local) {
-        yield { labels: { tunnel: t.name, forward: localForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: f.failedConnections, bytesIn: f.bytesIn, bytesOut: f.bytesOut };
-      }
-      for (const f of t.observation.remote) {
-        yield { labels: { tunnel: t.name, forward: remoteForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: 0, bytesIn: f.bytesIn, bytesOut: f.bytesOut };
-      }
-    }
+  // The per-tunnel and per-forward families are built straight from the snapshot (a prom-client
+  // collector object: the registry formats them). Setting 70,000 series one by one on Gauges and
+  // Counters hashed every label set and took ~230 ms for 1,000 tunnels × 10 forwards.
+  const family = (name: string, help: string, type: "gauge" | "counter", samples: () => Sample[]): void => {
+    const metric = { name, help, type, aggregator: "sum", get: async () => ({ name, help, type, aggregator: "sum", values: samples() }), reset: () => undefined };
+    registry.registerMetric(metric as unknown as Metric<string>);
   };
-  const forwardLabels = ["tunnel", "forward"];
-  new Gauge({
-    name: "tunnelctl_forward_active",
-    help: "1 while the forward is Active (listening, or bound by the server)",
-    labelNames: forwardLabels,
-    registers,
-    collect() {
-      this.reset();
-      for (const f of forwards()) this.set(f.labels, f.active ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: "tunnelctl_forward_connections",
-    help: "Connections open through the forward now",
-    labelNames: forwardLabels,
-    registers,
-    collect() {
-      this.reset();
-      for (const f of forwards()) this.set(f.labels, f.open);
-    },
-  });
-  new Counter({
-    name: "tunnelctl_forward_connections_total",
-    help: "Connections accepted by the forward",
-    labelNames: forwardLabels,
-    registers,
-    collect() {
-      this.reset();
-      for (const f of forwards()) this.inc(f.labels, f.total);
-    },
-  });
-  new Counter({
-    name: "tunnelctl_forward_failed_connections_total",
-    help: "Connections through a local forward whose far end could not be opened (refused, timeout, no session)",
-    labelNames: forwardLabels,
-    registers,
-    collect() {
-      this.reset();
-      for (const f of forwards()) this.inc(f.labels, f.failed);
-    },
-  });
-  new Counter({
-    name: "tunnelctl_forward_bytes_total",
-    help: "Bytes through the forward: in = from the connecting client toward the target, out = back",
-    labelNames: [...forwardLabels, "direction"],
-    registers,
-    collect() {
-      this.reset();
-      for (const f of forwards()) {
-        this.inc({ ...f.labels, direction: "in" }, f.bytesIn);
-        this.inc({ ...f.labels, direction: "out" }, f.bytesOut);
-      }
-    },
-  });
+  const perTunnel = (value: (t: TunnelSnapshot) => number): (() => Sample[]) => () => current.map((t) => ({ labels: { tunnel: t.name }, value: value(t) }));
+  family("tunnelctl_tunnel_phase", "The tunnel's phase: 1 for the current one, 0 for the others", "gauge", () =>
+    current.flatMap((t) => PHASES.map((phase) => ({ labels: { tunnel: t.name, phase }, value: t.phase === phase ? 1 : 0 }))),
+  );
+  family("tunnelctl_session_up", "1 while the tunnel's SSH session is connected", "gauge", perTunnel((t) => (t.observation.session.state === "Connected" ? 1 : 0)));
+  family("tunnelctl_session_reconnects_total", "Sessions opened again after one was lost or replaced", "counter", perTunnel((t) => t.observation.session.reconnects));
+  family("tunnelctl_session_connected_since_seconds", "When the current session connected (Unix time); 0 while not connected", "gauge", perTunnel((t) => {
+    const since = t.observation.session.connectedSince;
+    return since === undefined ? 0 : Date.parse(since) / 1000;
+  }));
+
+  const forwards = (): ForwardSample[] =>
+    current.flatMap((t) => [
+      ...t.observation.local.map((f) => ({ labels: { tunnel: t.name, forward: localForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: f.failedConnections, bytesIn: f.bytesIn, bytesOut: f.bytesOut })),
+      ...t.observation.remote.map((f) => ({ labels: { tunnel: t.name, forward: remoteForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: 0, bytesIn: f.bytesIn, bytesOut: f.bytesOut })),
+    ]);
+  const perForward = (value: (f: ForwardSample) => number): (() => Sample[]) => () => forwards().map((f) => ({ labels: f.labels, value: value(f) }));
+  family("tunnelctl_forward_active", "1 while the forward is Active (listening, or bound by the server)", "gauge", perForward((f) => (f.active ? 1 : 0)));
+  family("tunnelctl_forward_connections", "Connections open through the forward now", "gauge", perForward((f) => f.open));
+  family("tunnelctl_forward_connections_total", "Connections accepted by the forward", "counter", perForward((f) => f.total));
+  family("tunnelctl_forward_failed_connections_total", "Connections through a local forward whose far end could not be opened (refused, timeout, no session)", "counter", perForward((f) => f.failed));
+  family("tunnelctl_forward_bytes_total", "Bytes through the forward: in = from the connecting client toward the target, out = back", "counter", () =>
+    forwards().flatMap((f) => [
+      { labels: { ...f.labels, direction: "in" }, value: f.bytesIn },
+      { labels: { ...f.labels, direction: "out" }, value: f.bytesOut },
+    ]),
+  );
 
   const reconciles = new Counter({ name: "tunnelctl_reconcile_total", help: "Reconciles of a tunnel, by how they ended", labelNames: ["result"], registers });
   for (const result of ["success", "error", "requeue"]) reconciles.inc({ result }, 0);

@@ -7,6 +7,7 @@ import {
   computePhase,
   describeForwardProblem,
   type ForwardHealth,
+  type PhaseResult,
 } from "../reconcile/phase.ts";
 import type { Condition } from "../reconcile/types.ts";
 import type {
@@ -32,18 +33,8 @@ export function buildTunnelStatus(
   previous: TunnelStatusDoc | undefined,
   now: string,
 ): TunnelStatusDoc {
-  const forwardHealth = [
-    ...observation.local.map((forward): ForwardHealth => health(localForwardId(forward), forward)),
-    ...observation.remote.map((forward): ForwardHealth => health(remoteForwardId(forward), forward)),
-  ];
-  const { phase, ready } = computePhase({
-    invalid: observation.errors.length > 0,
-    suspended: observation.suspended,
-    session: observation.session,
-    forwards: forwardHealth,
-    notApplied: observation.notApplied,
-    stopped: observation.stopped,
-  });
+  const forwardHealth = forwardHealthOf(observation);
+  const { phase, ready } = phaseOf(observation, forwardHealth);
   const previousConditions = previous?.status.conditions ?? [];
   const updates: ConditionUpdate[] = [computeConnectedCondition(observation.session, observation.suspended, observation.stopped), ready];
   const conflict = conflictCondition(forwardHealth, previousConditions);
@@ -84,6 +75,25 @@ export function buildTunnelStatus(
       errors: [...observation.errors],
     },
   };
+}
+
+/** The phase and Ready condition of an observation (what its status document will say). */
+export function phaseOf(observation: TunnelObservation, forwards: readonly ForwardHealth[] = forwardHealthOf(observation)): PhaseResult {
+  return computePhase({
+    invalid: observation.errors.length > 0,
+    suspended: observation.suspended,
+    session: observation.session,
+    forwards,
+    notApplied: observation.notApplied,
+    stopped: observation.stopped,
+  });
+}
+
+function forwardHealthOf(observation: TunnelObservation): ForwardHealth[] {
+  return [
+    ...observation.local.map((forward): ForwardHealth => health(localForwardId(forward), forward)),
+    ...observation.remote.map((forward): ForwardHealth => health(remoteForwardId(forward), forward)),
+  ];
 }
 
 /** Builds every document of one status file; previous documents are matched by tunnel name. */
