@@ -180,6 +180,17 @@ describe("get", () => {
     assert.match(long.stdout, new RegExp(`^tunnelctl ${pkg.version.replace(/\./g, "\\.")} \\(Node\\.js v\\d+\\.\\d+\\.\\d+, ssh2 \\d+\\.\\d+\\.\\d+\\)\n$`));
   });
 
+  it("a session change that could not be applied shows as Degraded with the Synced reason", async () => {
+    mkdirSync(path.join(dir, "lagging"));
+    writeFileSync(
+      path.join(dir, "lagging/l.yaml.status"),
+      serializeStatusDocs([build(tunnel("lag", "l.yaml", { notApplied: { generation: "0badc0de", reason: "AuthFailed", message: "Authentication to db:22 as x refused by the server" } }))]),
+    );
+    const result = await runCli(["get", "lagging"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.match(result.stdout, /^lag +Degraded +Connected .*AuthFailed: generation 0badc0de is not applied \(the previous session keeps running\): Authentication to db:22 as x refused by the server$/m);
+  });
+
   it("a directory that does not exist: exit 1 with a message", async () => {
     const result = await runCli(["get", "nowhere"], { cwd: dir });
     assert.equal(result.code, 1, describeRun(result));
