@@ -3,7 +3,7 @@
 // pull request: base vs head). Exit codes as `kubectl diff`: 0 no change, 1 changes, 2 errors.
 // Reads files only; never connects anywhere.
 import os from "node:os";
-import type { Tunnel } from "../manifest/index.ts";
+import type { LocalForwardSpec, Tunnel } from "../manifest/index.ts";
 import { diffTunnels, observedFromSpec, type ActualEntry, type DesiredEntry, type TunnelChange } from "../reconcile/diff.ts";
 import { formatHostPort, sessionKey } from "../reconcile/forward-id.ts";
 import type { Action, ObservedTunnel } from "../reconcile/types.ts";
@@ -76,9 +76,13 @@ export function observedFromStatus(doc: TunnelStatusDoc, desired: Tunnel | undef
   const wantKey = desired !== undefined ? sessionKey(desired.spec) : undefined;
   const timeoutOf = (port: number, bind: string): number =>
     desired?.spec.forwards.local.find((f) => f.localPort === port && f.bindAddress === bind)?.connectTimeout ?? 30_000;
-  const local = status.forwards.local
+  const local: LocalForwardSpec[] = status.forwards.local
     .filter((f) => f.state !== "Draining")
     .map((f) => ({ bindAddress: f.bindAddress, localPort: f.localPort, remoteHost: f.remoteHost, remotePort: f.remotePort, connectTimeout: f.connectTimeout ?? timeoutOf(f.localPort, f.bindAddress) }));
+  for (const f of status.forwards.dynamic ?? []) {
+    if (f.state === "Draining") continue;
+    local.push({ bindAddress: f.bindAddress, localPort: f.localPort, remoteHost: "", remotePort: 0, connectTimeout: f.connectTimeout, socks: f.allow !== undefined ? { allow: [...f.allow] } : {} });
+  }
   const remote = status.forwards.remote
     .filter((f) => f.state !== "Draining")
     .map((f) => ({ bindAddress: f.bindAddress, remotePort: f.remotePort, localHost: f.localHost, localPort: f.localPort }));
@@ -114,8 +118,11 @@ export function describeAction(action: Action, spec: Tunnel["spec"] | undefined)
     case "update-local":
     case "close-local": {
       const f = action.forward;
-      const what = `local ${formatHostPort(f.bindAddress, f.localPort)}`;
-      const target = `${formatHostPort(f.remoteHost, f.remotePort)} (connectTimeout ${f.connectTimeout}ms)`;
+      const what = `${f.socks !== undefined ? "dynamic" : "local"} ${formatHostPort(f.bindAddress, f.localPort)}`;
+      const target =
+        f.socks !== undefined
+          ? `SOCKS to ${f.socks.allow === undefined ? "any destination" : f.socks.allow.join(", ")} (connectTimeout ${f.connectTimeout}ms)`
+          : `${formatHostPort(f.remoteHost, f.remotePort)} (connectTimeout ${f.connectTimeout}ms)`;
       return action.type === "open-local" ? `+ open ${what} → ${target}` : action.type === "update-local" ? `~ update ${what} → ${target}` : `- close ${what}`;
     }
     case "open-remote":

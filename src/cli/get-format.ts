@@ -1,7 +1,7 @@
 // Rendering status documents for people: the `get` table, its wide form and the demo's view.
 // Pure: the clock is passed in.
 import { parseDuration } from "../manifest/duration.ts";
-import type { LocalForwardStatus, RemoteForwardStatus, TunnelStatusDoc } from "../status/index.ts";
+import type { DynamicForwardStatus, LocalForwardStatus, RemoteForwardStatus, TunnelStatusDoc } from "../status/index.ts";
 
 /** A status not confirmed for this many of its confirm intervals is stale (kubectl: node NotReady/Unknown). */
 export const STALE_AFTER_INTERVALS = 3;
@@ -46,6 +46,7 @@ export function renderForwards(docs: readonly TunnelStatusDoc[], options: { comp
   const rows = docs.flatMap((doc) => [
     ...doc.status.forwards.local.map((forward) => localRow(doc.metadata.name, forward, compact)),
     ...doc.status.forwards.remote.map((forward) => remoteRow(doc.metadata.name, forward, compact)),
+    ...(doc.status.forwards.dynamic ?? []).map((forward) => dynamicRow(doc.metadata.name, forward, compact)),
   ]);
   if (rows.length === 0) return "No forwards.\n";
   return formatTable([header, ...rows], compact ? 2 : 3);
@@ -71,7 +72,12 @@ function remoteRow(tunnel: string, forward: RemoteForwardStatus, compact: boolea
   return [tunnel, "remote", `server ${listen}`, hostPort(forward.localHost, forward.localPort), ...trafficColumns(forward)];
 }
 
-function trafficColumns(forward: LocalForwardStatus | RemoteForwardStatus): string[] {
+function dynamicRow(tunnel: string, forward: DynamicForwardStatus, compact: boolean): string[] {
+  const allow = forward.allow === undefined ? "any (SOCKS)" : compact ? "allow list" : `SOCKS: ${forward.allow.join(", ")}`;
+  return [tunnel, "dynamic", hostPort(forward.bindAddress, forward.localPort), allow, ...trafficColumns(forward)];
+}
+
+function trafficColumns(forward: LocalForwardStatus | RemoteForwardStatus | DynamicForwardStatus): string[] {
   return [
     forward.state,
     `${forward.activeConnections}/${forward.totalConnections}`,
@@ -83,7 +89,7 @@ function trafficColumns(forward: LocalForwardStatus | RemoteForwardStatus): stri
 
 /** "2/2 active", or "-" for a tunnel without forwards. */
 export function summarizeForwards(doc: TunnelStatusDoc): string {
-  const all = [...doc.status.forwards.local, ...doc.status.forwards.remote];
+  const all = [...doc.status.forwards.local, ...doc.status.forwards.remote, ...(doc.status.forwards.dynamic ?? [])];
   if (all.length === 0) return "-";
   return `${all.filter((forward) => forward.state === "Active").length}/${all.length} active`;
 }
@@ -127,11 +133,13 @@ export function messageOf(doc: TunnelStatusDoc): string {
   if (local !== undefined) return `local ${hostPort(local.bindAddress, local.localPort)}: ${describeState(local)}`;
   const remote = status.forwards.remote.find((forward) => forward.state !== "Active");
   if (remote !== undefined) return `remote ${hostPort(remote.bindAddress, remote.remotePort)}: ${describeState(remote)}`;
+  const dynamic = (status.forwards.dynamic ?? []).find((forward) => forward.state !== "Active" || forward.message !== "");
+  if (dynamic !== undefined) return `dynamic ${hostPort(dynamic.bindAddress, dynamic.localPort)}: ${describeState(dynamic)}`;
   const unhappy = status.conditions.find((condition) => condition.status !== "True" && condition.message !== "");
   return unhappy?.message ?? "";
 }
 
-function describeState(forward: LocalForwardStatus | RemoteForwardStatus): string {
+function describeState(forward: LocalForwardStatus | RemoteForwardStatus | DynamicForwardStatus): string {
   return forward.message === "" ? forward.state : `${forward.state}: ${forward.message}`;
 }
 

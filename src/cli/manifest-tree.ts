@@ -3,6 +3,9 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { checkConflicts, compareManifestErrors, loadManifestFile, type ManifestError, type Tunnel } from "../manifest/index.ts";
+import { START_OF_FILE } from "../manifest/errors.ts";
+import { localForwardName } from "../manifest/forward-paths.ts";
+import { dynamicForwardWarning } from "../manifest/semantic.ts";
 import { describeFsError, displayPathOf, findFiles, isManifestName } from "./manifest-files.ts";
 
 export interface ManifestTree {
@@ -11,6 +14,8 @@ export interface ManifestTree {
   tunnels: Tunnel[];
   /** Printable lines: paths that could not be read, then every error in file and source order. */
   errors: string[];
+  /** `file:line:column: warning: ...` for what is valid but probably unwise. */
+  warnings: string[];
 }
 
 export async function loadManifestTree(paths: readonly string[], homeDir: string): Promise<ManifestTree> {
@@ -29,7 +34,14 @@ export async function loadManifestTree(paths: readonly string[], homeDir: string
   const { duplicates, conflicts } = checkConflicts(tunnels, displayPathOf);
   errors.push(...duplicates.map((entry) => entry.error), ...conflicts.map((entry) => entry.error));
   errors.sort(compareManifestErrors); // stable: a file's own errors stay in source order
-  return { files, tunnels, errors: [...problems, ...errors.map((error) => error.toString())] };
+  const warnings = tunnels.flatMap((tunnel) =>
+    tunnel.spec.forwards.local.flatMap((forward, i) => {
+      const warning = dynamicForwardWarning(forward);
+      const at = tunnel.positions.localForwards[i] ?? START_OF_FILE;
+      return warning === undefined ? [] : [`${displayPathOf(tunnel.file)}:${at.line}:${at.column}: warning: ${localForwardName(tunnel.spec, i)}: ${warning}`];
+    }),
+  );
+  return { files, tunnels, errors: [...problems, ...errors.map((error) => error.toString())], warnings };
 }
 
 /** Each path: a file is taken as it is (whatever its name), a directory is searched. */

@@ -11,8 +11,8 @@ export interface ValidateOptions {
 }
 
 export async function runValidate(options: ValidateOptions, output: CliOutput): Promise<number> {
-  const { files, tunnels, errors } = await loadManifestTree(options.paths, options.homeDir ?? os.homedir());
-  for (const line of errors) output.out(`${line}\n`);
+  const { files, tunnels, errors, warnings } = await loadManifestTree(options.paths, options.homeDir ?? os.homedir());
+  for (const line of [...errors, ...warnings]) output.out(`${line}\n`);
   if (errors.length > 0) {
     output.err(`${count(errors.length, "error")}; ${count(files.length, "file")} checked\n`);
     return EXIT_INVALID;

@@ -11,6 +11,7 @@ import { SshConnection } from "../ssh/connection.ts";
 import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
 import { ForwardSet } from "../ssh/forward-set.ts";
 import { bindAddressNote } from "../ssh/remote-forward.ts";
+import { dynamicForwardWarning } from "../manifest/semantic.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
 import type { HandshakeLimiter } from "./handshake-limiter.ts";
 
@@ -247,12 +248,13 @@ export class TunnelRuntime {
         failedConnections: info?.failedConnections ?? 0,
         bytesIn: info?.bytesIn ?? 0,
         bytesOut: info?.bytesOut ?? 0,
+        ...(spec.socks !== undefined ? { refusedConnections: info?.refusedConnections ?? 0 } : {}),
       };
       const conflict = conflicts.get(index);
       if (conflict) return { ...spec, ...counters, state: "Conflict", reason: "Conflict", message: conflict };
       const failure = this.failures.get(id);
       if (failure) return { ...spec, ...counters, state: "Failed", reason: failure.reason, message: failure.message };
-      if (info && this.connected) return { ...spec, ...counters, state: "Active", message: "" };
+      if (info && this.connected) return { ...spec, ...counters, state: "Active", message: dynamicForwardWarning(spec) ?? "" };
       if (info) return { ...spec, ...counters, state: "Pending", reason: "SessionDown", message: "listening; new connections wait for the session" };
       return { ...spec, ...counters, state: "Pending", message: this.connected ? "" : "waiting for the session" };
     }), ...draining];

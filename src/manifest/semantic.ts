@@ -5,6 +5,8 @@ import type { FieldIssue } from "./field-path.ts";
 import type { RawTunnel } from "./raw.ts";
 import type { TunnelSpec } from "./types.ts";
 import { parseDuration } from "./duration.ts";
+import { parseAllowPattern } from "./allow-pattern.ts";
+import { localForwardName, localForwardPath } from "./forward-paths.ts";
 
 export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): FieldIssue[] {
   const issues: FieldIssue[] = [...delayIssues(spec.reconnect.minDelay, spec.reconnect.maxDelay, raw.reconnect)];
@@ -19,9 +21,20 @@ export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): Field
     }
     const same = other.bindAddress === forward.bindAddress;
     issues.push({
-      path: ["spec", "forwards", "local", i],
+      path: localForwardPath(spec, i),
       at: "value",
-      message: `spec.forwards.local[${i}]: ${formatBind(forward)} ${same ? "repeats" : "overlaps"} spec.forwards.local[${earlier}] (${formatBind(other)})`,
+      message: `${localForwardName(spec, i)}: ${formatBind(forward)} ${same ? "repeats" : "overlaps"} ${localForwardName(spec, earlier)} (${formatBind(other)})`,
+    });
+  });
+
+  spec.forwards.local.forEach((forward, i) => {
+    (forward.socks?.allow ?? []).forEach((pattern, k) => {
+      try {
+        parseAllowPattern(pattern);
+      } catch (err) {
+        const path = [...localForwardPath(spec, i), "allow", k];
+        issues.push({ path, at: "value", message: `${localForwardName(spec, i)}.allow[${k}]: ${(err as Error).message}` });
+      }
     });
   });
 
@@ -81,4 +94,17 @@ function isDuration(value: unknown): value is number | string {
 
 function show(value: number | string): string {
   return typeof value === "string" ? value : `${value}ms`;
+}
+
+/**
+ * Warnings, not errors: a SOCKS proxy listening beyond loopback with no `allow` lets anyone who
+ * reaches it use the SSH server's network. `validate` prints them; the forward's status says it.
+ */
+export function dynamicForwardWarning(forward: { bindAddress: string; socks?: { allow?: string[] } }): string | undefined {
+  if (forward.socks === undefined || forward.socks.allow !== undefined || isLoopback(forward.bindAddress)) return undefined;
+  return `listens on ${forward.bindAddress} without allow: anyone who can reach it can use the SSH server's network (list the destinations in allow, or bind 127.0.0.1)`;
+}
+
+function isLoopback(address: string): boolean {
+  return address === "localhost" || address === "::1" || /^127\./.test(address);
 }

@@ -129,7 +129,7 @@ export class ConnectionError extends TunnelError {
 }
 
 export class ForwardNotFoundError extends TunnelError {
-  constructor(kind: "local" | "remote", bindAddress: string | undefined, port: number) {
+  constructor(kind: "local" | "remote" | "dynamic", bindAddress: string | undefined, port: number) {
     super("ForwardNotFound", `No ${kind} forward on ${bindAddress ? formatHostPort(bindAddress, port) : `port ${port}`}`);
     this.name = "ForwardNotFoundError";
   }

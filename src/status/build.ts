@@ -11,6 +11,7 @@ import {
 } from "../reconcile/phase.ts";
 import type { Condition } from "../reconcile/types.ts";
 import type {
+  DynamicForwardStatus,
   LocalForwardObservation,
   LocalForwardStatus,
   RemoteForwardObservation,
@@ -68,10 +69,7 @@ export function buildTunnelStatus(
         lastError: session.lastError,
         configHash: session.configHash ?? "",
       },
-      forwards: {
-        local: observation.local.map(localForwardStatus),
-        remote: observation.remote.map(remoteForwardStatus),
-      },
+      forwards: forwardsStatus(observation),
       errors: [...observation.errors],
     },
   };
@@ -162,6 +160,31 @@ function syncedCondition(notApplied: TunnelObservation["notApplied"], previous: 
   }
   if (findCondition(previous, SYNCED_CONDITION) === undefined) return undefined;
   return { type: SYNCED_CONDITION, status: "True", reason: "Applied", message: "" };
+}
+
+function forwardsStatus(observation: TunnelObservation): TunnelStatusDoc["status"]["forwards"] {
+  const local = observation.local.filter((f) => f.socks === undefined).map(localForwardStatus);
+  const remote = observation.remote.map(remoteForwardStatus);
+  const dynamic = observation.local.filter((f) => f.socks !== undefined).map(dynamicForwardStatus);
+  return dynamic.length > 0 ? { local, remote, dynamic } : { local, remote };
+}
+
+function dynamicForwardStatus(forward: LocalForwardObservation): DynamicForwardStatus {
+  return {
+    bindAddress: forward.bindAddress,
+    localPort: forward.localPort,
+    connectTimeout: forward.connectTimeout,
+    ...(forward.socks?.allow !== undefined ? { allow: [...forward.socks.allow] } : {}),
+    state: forward.state,
+    ...(forward.reason !== undefined ? { reason: forward.reason } : {}),
+    activeConnections: forward.activeConnections,
+    totalConnections: forward.totalConnections,
+    failedConnections: forward.failedConnections,
+    refusedConnections: forward.refusedConnections ?? 0,
+    bytesIn: forward.bytesIn,
+    bytesOut: forward.bytesOut,
+    message: forward.message,
+  };
 }
 
 function localForwardStatus(forward: LocalForwardObservation): LocalForwardStatus {

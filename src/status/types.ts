@@ -17,6 +17,8 @@ export interface LocalForwardObservation extends LocalForwardSpec, ForwardCounte
   reason?: string;
   message: string;
   failedConnections: number;
+  /** Dynamic (SOCKS) forwards: destinations refused by `allow`. */
+  refusedConnections?: number;
 }
 
 export interface RemoteForwardObservation extends RemoteForwardSpec, ForwardCounters {
@@ -82,6 +84,25 @@ export interface LocalForwardStatus {
   message: string;
 }
 
+/** A dynamic forward (ssh -D): a SOCKS proxy on bindAddress:localPort. */
+export interface DynamicForwardStatus {
+  bindAddress: string;
+  localPort: number;
+  connectTimeout: number;
+  /** The allow patterns, when the manifest limits destinations. */
+  allow?: string[];
+  state: ForwardState;
+  reason?: string;
+  activeConnections: number;
+  totalConnections: number;
+  failedConnections: number;
+  /** SOCKS requests for destinations `allow` does not list. */
+  refusedConnections: number;
+  bytesIn: number;
+  bytesOut: number;
+  message: string;
+}
+
 export interface RemoteForwardStatus {
   bindAddress: string;
   remotePort: number;
@@ -127,7 +148,8 @@ export interface TunnelStatusDoc {
     confirmInterval?: string;
     conditions: Condition[];
     session: SessionStatus;
-    forwards: { local: LocalForwardStatus[]; remote: RemoteForwardStatus[] };
+    /** `dynamic` only when the tunnel has dynamic forwards. */
+    forwards: { local: LocalForwardStatus[]; remote: RemoteForwardStatus[]; dynamic?: DynamicForwardStatus[] };
     errors: string[];
   };
 }

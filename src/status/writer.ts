@@ -217,6 +217,7 @@ function zeroCounters(doc: TunnelStatusDoc): TunnelStatusDoc {
       forwards: {
         local: doc.status.forwards.local.map((forward) => ({ ...forward, ...zero, failedConnections: 0 })),
         remote: doc.status.forwards.remote.map((forward) => ({ ...forward, ...zero })),
+        ...(doc.status.forwards.dynamic ? { dynamic: doc.status.forwards.dynamic.map((forward) => ({ ...forward, ...zero, failedConnections: 0, refusedConnections: 0 })) } : {}),
       },
     },
   };

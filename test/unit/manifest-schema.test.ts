@@ -166,7 +166,7 @@ const cases: Array<[string, (doc: Doc) => void, string[]]> = [
   ["no unknown reconnect fields", (d) => (d.spec.reconnect = { factor: 2 }), ['spec.reconnect: unknown field "factor"']],
   // forwards
   ["forwards is a mapping", (d) => (d.spec.forwards = []), ["spec.forwards: must be a mapping (got a list)"]],
-  ["no unknown forwards fields", (d) => (d.spec.forwards.dynamic = []), ['spec.forwards: unknown field "dynamic"']],
+  ["no unknown forwards fields", (d) => (d.spec.forwards.socks = []), ['spec.forwards: unknown field "socks"']],
   ["local is a list", (d) => (d.spec.forwards.local = {}), ["spec.forwards.local: must be a list (got a mapping)"]],
   ["local item is a mapping", (d) => (d.spec.forwards.local = [8080]), ["spec.forwards.local[0]: must be a mapping (got 8080)"]],
   ["local localPort required", (d) => delete d.spec.forwards.local[0].localPort, [

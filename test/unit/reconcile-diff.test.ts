@@ -37,6 +37,12 @@ describe("diffTunnels", () => {
       actual: have({ a: spec(), b: spec() }),
       want: [["a", "update", ["close-local", "close-session"]], ["b", "unchanged", []]],
     },
+    {
+      name: "a dynamic forward's allow list changes in place; a local forward turned dynamic on its port is closed and opened",
+      desired: want({ a: spec({ forwards: { local: [{ ...local(8080), remoteHost: "", remotePort: 0, socks: { allow: ["*.internal:*"] } }, { ...local(1080), remoteHost: "", remotePort: 0, socks: { allow: ["10.0.0.0/8:*"] } }], remote: [] } }) }),
+      actual: have({ a: spec({ forwards: { local: [local(8080), { ...local(1080), remoteHost: "", remotePort: 0, socks: {} }], remote: [] } }) }),
+      want: [["a", "update", ["close-local", "update-local", "open-local"]]],
+    },
   ];
   for (const row of table) it(row.name, () => assert.deepEqual(summary(diffTunnels(row.desired, row.actual)), row.want));
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { allowedBy, parseAllowPattern } from "../../src/ssh/socks/allow.ts";
+import { allowedBy, parseAllowPattern } from "../../src/manifest/allow-pattern.ts";
 import { parseSocks, REP, replyFor } from "../../src/ssh/socks/protocol.ts";
 
 const b = (...bytes: Array<number | string>): Buffer => Buffer.concat(bytes.map((x) => (typeof x === "string" ? Buffer.from(x, "latin1") : Buffer.from([x]))));
