@@ -28,6 +28,8 @@ import {
 import { sendGlobalRequest, trackGlobalRequests } from "./global-request.ts";
 import { orderHostKeyAlgorithms } from "./host-key-algorithms.ts";
 import { judgeHostKey, knownKeyTypes, learnHostKey, readKnownHosts, type HostKeyOptions, type HostKeyVerdict } from "./host-key.ts";
+import { tuneWindow } from "./window/autotune.ts";
+import { RttProbe } from "./window/rtt-probe.ts";
 
 export interface ConnectionOptions {
   host: string;
@@ -40,6 +42,8 @@ export interface ConnectionOptions {
   readyTimeout?: number | undefined;
   /** Time allowed for the server to answer a global request (tcpip-forward, ...), ms (default 10000). */
   requestTimeout?: number | undefined;
+  /** Largest receive window a forwarded channel may grow to, bytes (default 16 MiB; 2 MiB = fixed, as OpenSSH). */
+  maxWindow?: number | undefined;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -73,13 +77,17 @@ export class SshConnection extends EventEmitter {
   /** Time allowed for an answer to a global request, ms. */
   readonly requestTimeout: number;
   private readonly client: Client;
+  private readonly rtt: RttProbe;
+  private readonly maxWindow: number | undefined;
   private closedFlag = false;
   private closeError: TunnelError | undefined;
   private tcpHandler: TcpConnectionHandler | undefined;
 
-  private constructor(client: Client, host: string, port: number, serverVersion: string, fingerprint: string, requestTimeout: number) {
+  private constructor(client: Client, host: string, port: number, serverVersion: string, fingerprint: string, requestTimeout: number, maxWindow?: number) {
     super();
     this.client = client;
+    this.maxWindow = maxWindow;
+    this.rtt = new RttProbe(client, requestTimeout);
     this.requestTimeout = requestTimeout;
     this.host = host;
     this.port = port;
@@ -159,8 +167,14 @@ export class SshConnection extends EventEmitter {
     });
   }
 
-  /** Count a channel as open until it closes. */
+  /** The session's round-trip time, ms (the smallest of recent keepalive round trips; undefined until one). */
+  get rttMs(): number | undefined {
+    return this.rtt.rttMs;
+  }
+
+  /** Count a channel as open until it closes, and adapt its receive window (window/autotune.ts). */
   trackChannel(channel: ClientChannel): void {
+    tuneWindow(channel, { rttMs: () => this.rtt.rttMs, maxWindow: this.maxWindow });
     this.openChannels++;
     channel.once("close", () => {
       this.openChannels--;
@@ -271,6 +285,7 @@ export class SshConnection extends EventEmitter {
   private markClosed(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.rtt.stop();
     this.emit("close", this.closeError);
   }
 
@@ -328,7 +343,7 @@ export class SshConnection extends EventEmitter {
         settled = true;
         clearTimeout(timer);
         client.removeAllListeners();
-        const conn = new SshConnection(client, host, port, serverVersion, verdict?.fingerprint ?? "", options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS);
+        const conn = new SshConnection(client, host, port, serverVersion, verdict?.fingerprint ?? "", options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS, options.maxWindow);
         if (verdict?.learn && options.hostKey?.knownHostsFile) {
           learnHostKey(options.hostKey.knownHostsFile, verdict.learn).then(
             () => resolve(conn),

@@ -1,36 +1,127 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BASE_WINDOW, decideWindow, WindowBudget, type WindowState } from "../../src/ssh/window/policy.ts";
+import { BASE_WINDOW, decideWindow, topUp, WindowBudget, type WindowState } from "../../src/ssh/window/policy.ts";
 
 const MiB = 1024 * 1024;
-const state = (s: Partial<WindowState>): WindowState => ({ target: BASE_WINDOW, remaining: BASE_WINDOW, sinceGrowthMs: 0, rttMs: 50, budgetLeft: 256 * MiB, max: 16 * MiB, ...s });
+const state = (s: Partial<WindowState>): WindowState => ({
+  target: BASE_WINDOW,
+  remaining: BASE_WINDOW,
+  buffered: 0,
+  consumed: 0,
+  elapsedMs: 0,
+  delivered: 100 * MiB,
+  rttMs: 50,
+  budgetLeft: 256 * MiB,
+  max: 16 * MiB,
+  ...s,
+});
 
 describe("decideWindow", () => {
-  const table: Array<{ name: string; s: WindowState; target: number; adjust: number }> = [
-    { name: "a full window: nothing to do", s: state({}), target: 2 * MiB, adjust: 0 },
-    { name: "at the base window, half used: ssh2 tops it up itself", s: state({ remaining: 1 * MiB }), target: 2 * MiB, adjust: 0 },
-    { name: "50 ms link, the peer nearly ran dry within a round trip: double and top up", s: state({ remaining: 100 * 1024, sinceGrowthMs: 40 }), target: 4 * MiB, adjust: 4 * MiB - 100 * 1024 },
-    { name: "grown window, ¾ full: topped up early", s: state({ target: 8 * MiB, remaining: 5 * MiB }), target: 8 * MiB, adjust: 3 * MiB },
-    { name: "grown window, more than ¾ full: no adjust", s: state({ target: 8 * MiB, remaining: 7 * MiB }), target: 8 * MiB, adjust: 0 },
-    { name: "never past the per-channel cap", s: state({ target: 16 * MiB, remaining: 1 * MiB, sinceGrowthMs: 10 }), target: 16 * MiB, adjust: 15 * MiB },
-    { name: "LAN (RTT 0.2 ms): a bigger window cannot pay, it stays at the base", s: state({ remaining: 10 * 1024, rttMs: 0.2 }), target: 2 * MiB, adjust: 0 },
-    { name: "RTT unknown: no growth", s: state({ remaining: 10 * 1024, rttMs: undefined }), target: 2 * MiB, adjust: 0 },
-    { name: "ran dry slowly (after several round trips): the reader, not the window, was the limit", s: state({ remaining: 10 * 1024, sinceGrowthMs: 500 }), target: 2 * MiB, adjust: 0 },
-    { name: "20 ms link: growth stops where 2 × 1 GiB/s × RTT is reached (40 MiB > cap 16)", s: state({ target: 8 * MiB, remaining: 512 * 1024, rttMs: 20, sinceGrowthMs: 20 }), target: 16 * MiB, adjust: 16 * MiB - 512 * 1024 },
-    { name: "5 ms link: 10 MiB is all a window can use", s: state({ target: 8 * MiB, remaining: 512 * 1024, rttMs: 5, sinceGrowthMs: 5 }), target: 10 * MiB, adjust: 10 * MiB - 512 * 1024 },
-    { name: "the budget is spent: no growth, a grown window is still topped up", s: state({ target: 4 * MiB, remaining: 100 * 1024, budgetLeft: 0, sinceGrowthMs: 10 }), target: 4 * MiB, adjust: 4 * MiB - 100 * 1024 },
-    { name: "little budget left: grows only by that much", s: state({ target: 4 * MiB, remaining: 100 * 1024, budgetLeft: 1 * MiB, sinceGrowthMs: 10 }), target: 5 * MiB, adjust: 5 * MiB - 100 * 1024 },
+  const table: Array<{ name: string; s: WindowState; target: number; adjust: number; restart: boolean }> = [
+    { name: "a full window, mid-measurement: nothing to do", s: state({ elapsedMs: 10 }), target: 2 * MiB, adjust: 0, restart: false },
+    { name: "at the base window, half used: ssh2 tops it up itself", s: state({ remaining: 1 * MiB, elapsedMs: 10 }), target: 2 * MiB, adjust: 0, restart: false },
+    {
+      name: "50 ms link, the reader took 1.5 MiB in a round trip (the window was the limit): double and top up",
+      s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 50 }),
+      target: 4 * MiB,
+      adjust: 3 * MiB,
+      restart: true,
+    },
+    {
+      name: "a round trip passed with less than half a window taken: the link or the sender was the limit",
+      s: state({ remaining: 1.5 * MiB, consumed: 0.9 * MiB, elapsedMs: 55 }),
+      target: 2 * MiB,
+      adjust: 0,
+      restart: true,
+    },
+    {
+      name: "a long idle spell counts as its rate per round trip, not its total",
+      s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 500 }),
+      target: 2 * MiB,
+      adjust: 0,
+      restart: true,
+    },
+    {
+      name: "the first few MiB of a channel never grow it (the kernel's socket buffers hide a stalled reader)",
+      s: state({ remaining: 1 * MiB, consumed: 2 * MiB, elapsedMs: 50, delivered: 4 * MiB }),
+      target: 2 * MiB,
+      adjust: 0,
+      restart: true,
+    },
+    { name: "grown window under ¾: topped up early", s: state({ target: 8 * MiB, remaining: 5 * MiB, elapsedMs: 10 }), target: 8 * MiB, adjust: 3 * MiB, restart: false },
+    { name: "grown window above ¾: no adjust", s: state({ target: 8 * MiB, remaining: 7 * MiB, elapsedMs: 10 }), target: 8 * MiB, adjust: 0, restart: false },
+    {
+      name: "what the reader still holds counts against the window: never advertise more than target",
+      s: state({ target: 8 * MiB, remaining: 3 * MiB, buffered: 2 * MiB, elapsedMs: 10 }),
+      target: 8 * MiB,
+      adjust: 3 * MiB,
+      restart: false,
+    },
+    {
+      name: "never past the per-channel cap",
+      s: state({ target: 16 * MiB, remaining: 1 * MiB, consumed: 15 * MiB, elapsedMs: 50 }),
+      target: 16 * MiB,
+      adjust: 15 * MiB,
+      restart: true,
+    },
+    {
+      name: "LAN (RTT 0.2 ms): a bigger window cannot pay, it stays at the base",
+      s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 0.2, rttMs: 0.2 }),
+      target: 2 * MiB,
+      adjust: 0,
+      restart: true,
+    },
+    { name: "RTT unknown: no growth, no measurement", s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 50, rttMs: undefined }), target: 2 * MiB, adjust: 0, restart: false },
+    {
+      name: "20 ms link: growth goes on to the cap (2 × 1 GiB/s × 20 ms = 40 MiB > 16)",
+      s: state({ target: 8 * MiB, remaining: 6 * MiB, consumed: 6 * MiB, rttMs: 20, elapsedMs: 20 }),
+      target: 16 * MiB,
+      adjust: 10 * MiB,
+      restart: true,
+    },
+    {
+      name: "5 ms link: 10 MiB is all a window can use",
+      s: state({ target: 8 * MiB, remaining: 6 * MiB, consumed: 6 * MiB, rttMs: 5, elapsedMs: 5 }),
+      target: 10 * MiB,
+      adjust: 4 * MiB,
+      restart: true,
+    },
+    {
+      name: "the budget is spent: no growth, a grown window is still topped up",
+      s: state({ target: 4 * MiB, remaining: 1 * MiB, consumed: 3 * MiB, budgetLeft: 0, elapsedMs: 50 }),
+      target: 4 * MiB,
+      adjust: 3 * MiB,
+      restart: true,
+    },
+    {
+      name: "little budget left: grows only by that much",
+      s: state({ target: 4 * MiB, remaining: 1 * MiB, consumed: 3 * MiB, budgetLeft: 1 * MiB, elapsedMs: 50 }),
+      target: 5 * MiB,
+      adjust: 4 * MiB,
+      restart: true,
+    },
+    { name: "maxWindow 2MiB (OpenSSH's behaviour): never grows", s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 50, max: 2 * MiB }), target: 2 * MiB, adjust: 0, restart: true },
   ];
   for (const row of table) {
-    it(row.name, () => assert.deepEqual(decideWindow(row.s), { target: row.target, adjust: row.adjust }));
+    it(row.name, () => assert.deepEqual(decideWindow(row.s), { target: row.target, adjust: row.adjust, restart: row.restart }));
   }
+
+  it("topUp: nothing at the base window; a grown one back to target counting what is buffered", () => {
+    assert.equal(topUp(BASE_WINDOW, 0, 0), 0);
+    assert.equal(topUp(8 * MiB, 6 * MiB + 1, 0), 0);
+    assert.equal(topUp(8 * MiB, 1 * MiB, 1 * MiB), 6 * MiB);
+    assert.equal(topUp(8 * MiB, 0, 8 * MiB), 0);
+  });
 
   it("a fake clock: a fast reader on a 50 ms link grows 2 → 16 MiB in three round trips, a stalled one never grows", () => {
     let target = BASE_WINDOW;
     const budget = new WindowBudget(256 * MiB);
+    let delivered = 8 * MiB;
     for (let rtt = 0; rtt < 3; rtt++) {
-      // Each round trip the peer sends a whole window; it arrives before our top-up reaches it.
-      const d = decideWindow(state({ target, remaining: 0, sinceGrowthMs: 50, budgetLeft: budget.left }));
+      // Each round trip the reader takes what the window let the peer send: ¾ of it or more.
+      const consumed = (target * 3) / 4;
+      delivered += consumed;
+      const d = decideWindow(state({ target, remaining: target / 4, consumed, elapsedMs: 50, delivered, budgetLeft: budget.left }));
       budget.take(d.target - target);
       target = d.target;
     }
@@ -38,6 +129,17 @@ describe("decideWindow", () => {
     assert.equal(budget.left, 256 * MiB - 14 * MiB);
     budget.release(target - BASE_WINDOW);
     assert.equal(budget.left, 256 * MiB);
-    // A stalled reader is never asked (the caller asks only when the reader took the data).
+    // A stalled reader is never asked with what it did not take (the caller counts only bytes taken
+    // without backpressure): nothing consumed in a round trip, nothing grown.
+    assert.equal(decideWindow(state({ remaining: 0, consumed: 0, elapsedMs: 50 })).target, BASE_WINDOW);
+  });
+
+  it("WindowBudget.resize keeps what is granted", () => {
+    const budget = new WindowBudget(10 * MiB);
+    budget.take(4 * MiB);
+    budget.resize(2 * MiB);
+    assert.equal(budget.left, -2 * MiB);
+    budget.release(4 * MiB);
+    assert.equal(budget.left, 2 * MiB);
   });
 });

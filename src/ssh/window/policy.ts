@@ -1,9 +1,10 @@
 // Receive-window autotuning for forwarded channels (issue 20), as a pure function. A forwarded
 // connection moves at most one window per round trip: ssh2 (like OpenSSH for -L/-R) keeps 2 MiB
-// and tops it up only below half, so a long link starves. Like TCP receive autotuning, the window
-// grows when it is the bottleneck — the peer nearly ran dry while our reader kept up — up to what
-// the round trip can use, a per-channel cap and a process-wide budget, and once grown it is
-// topped up early. It never grows while the reader is backpressured (the caller only asks then).
+// and tops it up only below half, so a long link starves. Like TCP receive autotuning (Linux's
+// tcp_rcv_space_adjust), the window grows when it is the bottleneck — within one round trip the
+// reader took at least half a window — up to what the round trip can use, a per-channel cap and a
+// process-wide budget, and once grown it is topped up early. The caller only counts bytes the
+// reader took without backpressure, and starts a new measurement whenever the reader falls behind.
 
 /** ssh2's (and OpenSSH's) window for a forwarded channel: where every channel starts. */
 export const BASE_WINDOW = 2 * 1024 * 1024;
@@ -16,14 +17,26 @@ export const DEFAULT_WINDOW_BUDGET = 256 * 1024 * 1024;
  * twice this rate × RTT buys nothing, so on a LAN (RTT ≪ 1 ms) the window never grows.
  */
 export const MAX_RATE_BYTES_PER_MS = 1024 * 1024;
+/**
+ * What the kernel's socket buffers can take from a local reader that never reads before Node sees
+ * backpressure (4 MiB measured on loopback here, twice that for margin): a channel grows only after
+ * it delivered more than this, so a stalled reader is never mistaken for a fast one.
+ */
+export const SOCKET_BUFFER_ALLOWANCE = 8 * 1024 * 1024;
 
 export interface WindowState {
   /** The window we currently let the peer fill (what top-ups restore). */
   target: number;
   /** What the peer may still send before it must wait for us (channel.incoming.window). */
   remaining: number;
-  /** Milliseconds since the window was last grown or since the channel opened. */
-  sinceGrowthMs: number;
+  /** Bytes the reader holds in the channel's buffer, not yet taken (they count against the window). */
+  buffered: number;
+  /** Bytes the reader took without backpressure since the measurement began. */
+  consumed: number;
+  /** Milliseconds since the measurement began. */
+  elapsedMs: number;
+  /** Bytes the reader took over the channel's life. */
+  delivered: number;
   /** The session's round-trip time; undefined until measured (then the window stays put). */
   rttMs: number | undefined;
   /** Bytes of growth budget the process has left. */
@@ -37,36 +50,61 @@ export interface WindowDecision {
   target: number;
   /** Bytes to grant the peer now (a WINDOW_ADJUST), 0 for none. */
   adjust: number;
+  /** The measurement is complete (a round trip passed): start a new one. */
+  restart: boolean;
 }
 
 /**
- * Called when data arrived and the reader took it without backpressure. Grows the window when the
- * peer used nearly all of it within about a round trip (the window, not our reader, limited the
- * transfer) and a bigger window can still pay at this RTT; tops a grown window up at ¾ full.
+ * Called when data arrived and the reader took it, and when the reader drains. After one round
+ * trip of measurement: grow (double, within the caps) when the reader took at least half the
+ * window in it. A grown window is kept nearly full (topped up at ¾), never past `target` counting
+ * what the reader still holds: a window is a promise to buffer that much.
  */
 export function decideWindow(s: WindowState): WindowDecision {
   let target = s.target;
   const rtt = s.rttMs;
-  if (rtt !== undefined && s.remaining <= target / 8 && s.sinceGrowthMs <= 2 * rtt + 10) {
-    const useful = Math.max(BASE_WINDOW, Math.ceil(2 * MAX_RATE_BYTES_PER_MS * rtt));
-    const wanted = Math.min(s.max, useful, target * 2);
-    const grantable = target + Math.max(0, s.budgetLeft);
-    target = Math.max(target, Math.min(wanted, grantable));
+  const restart = rtt !== undefined && s.elapsedMs >= rtt;
+  if (restart && s.delivered > SOCKET_BUFFER_ALLOWANCE) {
+    // Bytes per round trip, for a measurement that ran longer than one (an idle spell).
+    const perRoundTrip = (s.consumed * rtt) / Math.max(s.elapsedMs, rtt);
+    if (perRoundTrip >= target / 2) {
+      const useful = Math.max(BASE_WINDOW, Math.ceil(2 * MAX_RATE_BYTES_PER_MS * rtt));
+      const wanted = Math.min(s.max, useful, target * 2);
+      const grantable = target + Math.max(0, s.budgetLeft);
+      target = Math.max(target, Math.min(wanted, grantable));
+    }
   }
-  // At the base window ssh2's own top-up (below half) applies; a grown one is kept nearly full.
-  const threshold = target > BASE_WINDOW ? (target * 3) / 4 : target / 2;
-  const adjust = s.remaining < threshold ? target - s.remaining : 0;
-  return { target, adjust: target > BASE_WINDOW ? adjust : 0 };
+  return { target, adjust: topUp(target, s.remaining, s.buffered), restart };
+}
+
+/**
+ * The WINDOW_ADJUST a window of `target` needs now: none at the base window (ssh2's own top-up,
+ * below half, applies); a grown one is refilled once under ¾, counting what the reader still holds.
+ */
+export function topUp(target: number, remaining: number, buffered: number): number {
+  if (target <= BASE_WINDOW) return 0;
+  const promised = remaining + buffered;
+  return promised < (target * 3) / 4 ? target - promised : 0;
 }
 
 /** The process-wide budget for window growth: a window is a promise to buffer that much. */
 export class WindowBudget {
+  #total: number;
   #left: number;
   constructor(total: number) {
+    this.#total = total;
     this.#left = total;
+  }
+  get total(): number {
+    return this.#total;
   }
   get left(): number {
     return this.#left;
+  }
+  /** Change the total (the `run --window-budget` flag); growth already granted stays granted. */
+  resize(total: number): void {
+    this.#left += total - this.#total;
+    this.#total = total;
   }
   /** Take `bytes` (growth granted to one channel). */
   take(bytes: number): void {

@@ -1,0 +1,180 @@
+// The mechanism under decideWindow(): a hook on one ssh2 channel instance, shaped like the option
+// it could be upstream (a per-channel "window policy" called where ssh2 decides its own top-up).
+//
+// ssh2 1.17's CHANNEL_DATA handler subtracts the packet from `channel.incoming.window`, calls
+// `channel.push(data)` and, when push returned true and the window is at or below 1 MiB, tops it
+// up to 2 MiB (`windowAdjust`, lib/Channel.js); `_read` does the same once a backpressured reader
+// drains. We wrap the instance's `push` (runs after the subtraction, before ssh2's own check) and
+// `_read`, and send extra CHANNEL_WINDOW_ADJUSTs through `_protocol.channelWindowAdjust` when the
+// policy grows or refills the window. ssh2's top-up never shrinks a larger window (its amount is
+// ≤ 0 there), so the two never fight. All of this touches ssh2 internals: it runs only on the
+// pinned ssh2 version whose internals were checked; anywhere else autotuning is off and ssh2's
+// fixed window applies unchanged (never a broken data path).
+import { createRequire } from "node:module";
+import type { Duplex } from "node:stream";
+import { BASE_WINDOW, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW_BUDGET, WindowBudget, decideWindow, topUp } from "./policy.ts";
+
+const require = createRequire(import.meta.url);
+
+/** The ssh2 version whose window internals this hook was written and tested against. */
+export const PINNED_SSH2_VERSION = "1.17.0";
+
+interface ChannelInternals {
+  incoming?: { window?: unknown };
+  outgoing?: { id?: unknown; state?: unknown };
+  _client?: { _protocol?: { channelWindowAdjust?: unknown } };
+  push?: unknown;
+  _read?: unknown;
+}
+
+/** Why autotuning cannot run with the installed ssh2, or undefined when it can. */
+function checkSsh2(): string | undefined {
+  try {
+    const version = (require("ssh2/package.json") as { version?: string }).version;
+    if (version !== PINNED_SSH2_VERSION) return `ssh2 ${version ?? "unknown"} is not the pinned ${PINNED_SSH2_VERSION}`;
+    const channelModule = require("ssh2/lib/Channel.js") as { MAX_WINDOW?: unknown; WINDOW_THRESHOLD?: unknown; Channel?: { prototype?: Record<string, unknown> } };
+    if (channelModule.MAX_WINDOW !== BASE_WINDOW || channelModule.WINDOW_THRESHOLD !== BASE_WINDOW / 2) {
+      return "ssh2's channel window constants are not the expected 2 MiB / 1 MiB";
+    }
+    if (typeof channelModule.Channel?.prototype?._read !== "function") return "ssh2's Channel has no _read";
+    return undefined;
+  } catch (err) {
+    return `ssh2's internals could not be read (${(err as Error).message})`;
+  }
+}
+
+const ssh2Problem = checkSsh2();
+const budget = new WindowBudget(DEFAULT_WINDOW_BUDGET);
+const windows = new WeakMap<object, ChannelWindow>();
+let channelProblem: string | undefined;
+
+/** Why receive-window autotuning is off in this process (undefined: it is on). */
+export function autotuneDisabledReason(): string | undefined {
+  return ssh2Problem ?? channelProblem;
+}
+
+/** Set the process-wide budget for window growth (bytes above the base window, all channels together). */
+export function setWindowBudget(bytes: number): void {
+  budget.resize(bytes);
+}
+
+/** The process-wide budget: its total and what open channels hold of it now. */
+export function windowBudgetUsage(): { total: number; used: number } {
+  return { total: budget.total, used: budget.total - budget.left };
+}
+
+export interface TuneOptions {
+  /** The session's round-trip time now, ms (undefined until measured). */
+  rttMs: () => number | undefined;
+  /** Per-channel cap, bytes (BASE_WINDOW or less: never grow). */
+  maxWindow?: number | undefined;
+}
+
+/** The current window of a channel tunnelctl receives on (BASE_WINDOW when not tuned). */
+export function windowOf(channel: object): number | undefined {
+  return windows.get(channel)?.target;
+}
+
+/** Adapt the receive window of `channel` (a direct-tcpip or forwarded-tcpip channel) from now on. */
+export function tuneWindow(channel: Duplex, options: TuneOptions): void {
+  const max = options.maxWindow ?? DEFAULT_MAX_WINDOW;
+  if (ssh2Problem !== undefined || max <= BASE_WINDOW) return;
+  const internals = channel as unknown as ChannelInternals;
+  if (
+    typeof internals.incoming?.window !== "number" ||
+    typeof internals.outgoing?.id !== "number" ||
+    typeof internals._client?._protocol?.channelWindowAdjust !== "function" ||
+    typeof internals.push !== "function" ||
+    typeof internals._read !== "function"
+  ) {
+    channelProblem ??= "an ssh2 channel lacks the window internals (incoming.window, outgoing.id, channelWindowAdjust)";
+    return;
+  }
+  windows.set(channel, new ChannelWindow(channel, options.rttMs, max));
+}
+
+type Internal = Duplex & {
+  incoming: { window: number };
+  outgoing: { id: number; state: string };
+  _client: { _protocol: { channelWindowAdjust(id: number, amount: number): void } };
+};
+
+class ChannelWindow {
+  target = BASE_WINDOW;
+  private consumed = 0;
+  private delivered = 0;
+  private since = performance.now();
+  private closed = false;
+  private readonly channel: Internal;
+  private readonly rttMs: () => number | undefined;
+  private readonly max: number;
+
+  constructor(channel: Duplex, rttMs: () => number | undefined, max: number) {
+    this.channel = channel as Internal;
+    this.rttMs = rttMs;
+    this.max = max;
+    const push = channel.push;
+    const read = channel._read;
+    channel.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      const taken = push.call(channel, chunk, encoding);
+      if (Buffer.isBuffer(chunk)) this.received(chunk.length, taken);
+      return taken;
+    };
+    channel._read = (size: number): void => {
+      read.call(channel, size);
+      this.refill();
+    };
+    channel.once("close", () => {
+      this.closed = true;
+      budget.release(this.target - BASE_WINDOW);
+      this.target = BASE_WINDOW;
+    });
+  }
+
+  /** A packet arrived (ssh2 already took it off incoming.window) and went to the reader. */
+  private received(length: number, taken: boolean): void {
+    if (this.closed) return;
+    const now = performance.now();
+    if (!taken || this.channel.readableFlowing !== true) {
+      // The reader is behind (our local socket pushes back): this is no measure of the link.
+      this.consumed = 0;
+      this.since = now;
+      this.refill();
+      return;
+    }
+    this.consumed += length;
+    this.delivered += length;
+    const d = decideWindow({
+      target: this.target,
+      remaining: this.channel.incoming.window,
+      buffered: this.channel.readableLength,
+      consumed: this.consumed,
+      elapsedMs: now - this.since,
+      delivered: this.delivered,
+      rttMs: this.rttMs(),
+      budgetLeft: budget.left,
+      max: this.max,
+    });
+    if (d.target > this.target) {
+      budget.take(d.target - this.target);
+      this.target = d.target;
+    }
+    if (d.restart) {
+      this.consumed = 0;
+      this.since = now;
+    }
+    this.grant(d.adjust);
+  }
+
+  /** The reader took data from the buffer: keep a grown window nearly full. */
+  private refill(): void {
+    if (!this.closed) this.grant(topUp(this.target, this.channel.incoming.window, this.channel.readableLength));
+  }
+
+  private grant(amount: number): void {
+    const channel = this.channel;
+    if (amount <= 0 || channel.outgoing.state === "closed") return;
+    channel.incoming.window += amount;
+    channel._client._protocol.channelWindowAdjust(channel.outgoing.id, amount);
+  }
+}
