@@ -2,6 +2,7 @@
 // names the bad value, so a typo is a usage error (exit 2), never a silently different setting.
 import { InvalidArgumentError } from "commander";
 import { parseDuration } from "../manifest/index.ts";
+import { parseSize } from "../manifest/size.ts";
 
 // Label keys and values exactly as schemas/tunnel.schema.json allows them (Kubernetes-style).
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -48,6 +49,15 @@ export function durationOption(floorMs: number): (text: string) => number {
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** A size from 0 to 64 GiB (--window-budget): bytes, or a number with KiB, MiB or GiB. */
+export function parseWindowBudget(text: string): number {
+  try {
+    return parseSize(/^[0-9]+$/.test(text) ? Number(text) : text, 0, 64 * 1024 ** 3);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 /** A whole number from 1 to 1000 (--handshakes-per-server). */

@@ -10,6 +10,7 @@ import {
   durationOption,
   parseListenAddress,
   parseHandshakeLimit,
+  parseWindowBudget,
   parseLogLevel,
   parseOutputFormat,
   parseSelector,
@@ -66,6 +67,11 @@ Try it with nothing else installed: tunnelctl demo`,
         .argParser(parseHandshakeLimit)
         .default(8),
     )
+    .addOption(
+      new Option("--window-budget <size>", "memory all forwarded connections together may use to grow their receive windows past 2 MiB on long links (0: never grow)")
+        .argParser(parseWindowBudget)
+        .default(256 * 1024 * 1024, "256MiB"),
+    )
     .addHelpText(
       "after",
       `
@@ -87,6 +93,7 @@ Examples:
           logLevel: opts.logLevel,
           metricsAddress: opts.metricsAddress,
           handshakesPerServer: opts.handshakesPerServer,
+          windowBudget: opts.windowBudget,
         }),
       );
     });
@@ -181,6 +188,7 @@ the status table when it changes. Edit DIR/demo.yaml while it runs. Ctrl-C to st
 
 interface RawRunOptions {
   handshakesPerServer: number;
+  windowBudget: number;
   statusDir?: string;
   selector?: Record<string, string>;
   resync: number;

@@ -9,6 +9,7 @@ import type { LogLevel } from "./options.ts";
 import { handleSignals } from "./shutdown.ts";
 import { startMetricsServer, type MetricsServer } from "../metrics/http.ts";
 import { createMetrics } from "../metrics/registry.ts";
+import { autotuneDisabledReason, setWindowBudget } from "../ssh/window/autotune.ts";
 
 export interface RunOptions {
   dir: string;
@@ -20,12 +21,17 @@ export interface RunOptions {
   metricsAddress?: string | undefined;
   /** Most SSH handshakes under way at once per server (default 8; lowered adaptively). */
   handshakesPerServer?: number | undefined;
+  /** Bytes all forwarded connections together may grow their receive windows by (default 256 MiB). */
+  windowBudget?: number | undefined;
 }
 
 export async function runRun(options: RunOptions, output: CliOutput): Promise<number> {
   const logger = createLogger({ level: options.logLevel });
   const { dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress, handshakesPerServer } = options;
-  logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress, handshakesPerServer }, "starting");
+  logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress, handshakesPerServer, windowBudget: options.windowBudget }, "starting");
+  if (options.windowBudget !== undefined) setWindowBudget(options.windowBudget);
+  const autotuneOff = autotuneDisabledReason();
+  if (autotuneOff !== undefined) logger.warn({ reason: autotuneOff }, "receive-window autotuning is off: forwarded connections keep ssh2's fixed 2 MiB window");
 
   let controller: Controller | undefined;
   // The endpoint is bound before any session is opened: a busy or wrong address is exit 1 at once.

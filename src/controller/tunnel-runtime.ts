@@ -12,6 +12,7 @@ import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/er
 import { ForwardSet, type RemoteForwardInfo } from "../ssh/forward-set.ts";
 import { bindAddressNote } from "../ssh/remote-forward.ts";
 import { dynamicForwardWarning } from "../manifest/semantic.ts";
+import { autotuneDisabledReason } from "../ssh/window/autotune.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
 import type { HandshakeLimiter } from "./handshake-limiter.ts";
 
@@ -114,6 +115,8 @@ export class TunnelRuntime {
    */
   async apply(actions: Action[], spec: TunnelSpec | undefined, now: () => number, generation?: string): Promise<number | undefined> {
     if (spec) this.sessionBackoff = backoffFor(spec, this.sessionBackoff);
+    // Not a session-level setting: a new maxWindow applies to the next connections on this session.
+    if (spec) this.connection?.setMaxWindow(spec.transport?.maxWindow);
     if (spec && generation !== undefined && generation !== this.attemptedGeneration) {
       if (this.attemptedGeneration !== undefined) this.retryNow();
       this.attemptedGeneration = generation;
@@ -227,6 +230,10 @@ export class TunnelRuntime {
     if (this.connectedSince && this.state === "Connected") observation.connectedSince = this.connectedSince;
     if (this.connection && this.connectionKey !== undefined) observation.configHash = configHash(this.connectionKey);
     if (this.lastErrorReason) observation.lastErrorReason = this.lastErrorReason;
+    const rtt = this.state === "Connected" ? this.connection?.rttMs : undefined;
+    if (rtt !== undefined) observation.rttMs = Math.round(rtt * 10) / 10;
+    const autotuneOff = autotuneDisabledReason();
+    if (autotuneOff !== undefined) observation.windowAutotuneOff = autotuneOff;
     return observation;
   }
 
@@ -248,6 +255,7 @@ export class TunnelRuntime {
         failedConnections: info?.failedConnections ?? 0,
         bytesIn: info?.bytesIn ?? 0,
         bytesOut: info?.bytesOut ?? 0,
+        receiveWindow: info?.receiveWindow ?? 0,
         ...(spec.socks !== undefined ? { refusedConnections: info?.refusedConnections ?? 0 } : {}),
       };
       const conflict = conflicts.get(index);
@@ -285,6 +293,7 @@ export class TunnelRuntime {
         totalConnections: info?.totalConnections ?? 0,
         bytesIn: info?.bytesIn ?? 0,
         bytesOut: info?.bytesOut ?? 0,
+        receiveWindow: info?.receiveWindow ?? 0,
       };
       const base = info ? { ...spec, boundPort: info.boundPort, ...counters } : { ...spec, ...counters };
       const failure = this.failures.get(id);
@@ -329,6 +338,7 @@ export class TunnelRuntime {
           auth: spec.auth,
           hostKey: spec.hostKey,
           keepalive: spec.keepalive,
+          maxWindow: spec.transport?.maxWindow,
         });
         // Keep the slot until sshd has stopped counting this connection as a startup: freed at
         // 'ready', the next handshake sometimes arrived while sshd still counted 10 and was dropped.
@@ -440,6 +450,7 @@ function remoteObservationOf(f: RemoteForwardInfo): Omit<RemoteForwardObservatio
     totalConnections: f.totalConnections,
     bytesIn: f.bytesIn,
     bytesOut: f.bytesOut,
+    receiveWindow: f.receiveWindow,
   };
 }
 

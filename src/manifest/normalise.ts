@@ -4,8 +4,9 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { parseDuration } from "./duration.ts";
+import { parseSize } from "./size.ts";
 import { formatFieldPath, type FieldIssue, type FieldPath } from "./field-path.ts";
-import type { RawDuration, RawTunnel } from "./raw.ts";
+import type { RawDuration, RawSize, RawTunnel } from "./raw.ts";
 import type { AuthSpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
 import { canonicalJson } from "./canonical-json.ts";
 import { localForwardPath } from "./forward-paths.ts";
@@ -26,6 +27,15 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
   const duration = (value: RawDuration, at: FieldPath): number => {
     try {
       return parseDuration(value);
+    } catch (error) {
+      issues.push({ path: at, at: "value", message: `${formatFieldPath(at)}: ${(error as Error).message}` });
+      return 0;
+    }
+  };
+  // A receive window below ssh2's fixed 2 MiB cannot be had; above 1 GiB no link needs.
+  const size = (value: RawSize, at: FieldPath): number => {
+    try {
+      return parseSize(value, 2 * 1024 * 1024, 1024 ** 3);
     } catch (error) {
       issues.push({ path: at, at: "value", message: `${formatFieldPath(at)}: ${(error as Error).message}` });
       return 0;
@@ -53,6 +63,7 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
       minDelay: duration(spec.reconnect.minDelay, ["spec", "reconnect", "minDelay"]),
       maxDelay: duration(spec.reconnect.maxDelay, ["spec", "reconnect", "maxDelay"]),
     },
+    transport: { maxWindow: size(spec.transport.maxWindow, ["spec", "transport", "maxWindow"]) },
     suspend: spec.suspend,
     forwards: {
       local: [

@@ -2,6 +2,7 @@
 // are still as written (ms or "30s") and paths still as written (~, relative).
 
 export type RawDuration = number | string;
+export type RawSize = number | string;
 
 export interface RawTunnel {
   apiVersion: "tunnelctl/v1";
@@ -22,6 +23,7 @@ export interface RawTunnel {
     hostKey: { knownHostsFile: string; fingerprints: string[]; policy: "strict" | "accept-new" | "insecure-accept-any" };
     keepalive: { interval: RawDuration; countMax: number };
     reconnect: { minDelay: RawDuration; maxDelay: RawDuration };
+    transport: { maxWindow: RawSize };
     suspend: boolean;
     forwards: {
       local: Array<{ bindAddress: string; localPort: number; remoteHost: string; remotePort: number; connectTimeout: RawDuration }>;

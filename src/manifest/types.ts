@@ -49,6 +49,8 @@ export interface TunnelSpec {
   hostKey: HostKeySpec;
   keepalive: { interval: number; countMax: number }; // default 15000 ms, 3
   reconnect: { minDelay: number; maxDelay: number }; // default 1000 ms, 60000 ms
+  /** Always set by the normaliser (default 16 MiB; 2 MiB = OpenSSH's fixed window); optional for specs built in code. */
+  transport?: { maxWindow: number };
   suspend: boolean; // default false
   forwards: { local: LocalForwardSpec[]; remote: RemoteForwardSpec[] };
 }

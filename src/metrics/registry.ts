@@ -7,6 +7,7 @@ import type { Controller, ReconcileResult, TunnelSnapshot } from "../controller/
 import { localForwardId, remoteForwardId } from "../reconcile/forward-id.ts";
 import type { Phase } from "../reconcile/types.ts";
 import { SSH2_VERSION, TUNNELCTL_VERSION } from "../version.ts";
+import { windowBudgetUsage } from "../ssh/window/autotune.ts";
 
 const PHASES: readonly Phase[] = ["Pending", "Ready", "Degraded", "Failed", "Invalid", "Suspended", "Stopped"];
 
@@ -29,6 +30,7 @@ interface ForwardSample {
   failed: number;
   bytesIn: number;
   bytesOut: number;
+  window: number;
 }
 
 export interface ControllerMetrics {
@@ -71,11 +73,14 @@ export function createMetrics(): ControllerMetrics {
     const since = t.observation.session.connectedSince;
     return since === undefined ? 0 : Date.parse(since) / 1000;
   }));
+  family("tunnelctl_session_rtt_seconds", "The session's round-trip time (smallest recent keepalive round trip); absent until measured", "gauge", () =>
+    current.flatMap((t) => (t.observation.session.rttMs === undefined ? [] : [{ labels: { tunnel: t.name }, value: t.observation.session.rttMs / 1000 }])),
+  );
 
   const forwards = (): ForwardSample[] =>
     current.flatMap((t) => [
-      ...t.observation.local.map((f) => ({ labels: { tunnel: t.name, forward: localForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: f.failedConnections, bytesIn: f.bytesIn, bytesOut: f.bytesOut })),
-      ...t.observation.remote.map((f) => ({ labels: { tunnel: t.name, forward: remoteForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: 0, bytesIn: f.bytesIn, bytesOut: f.bytesOut })),
+      ...t.observation.local.map((f) => ({ labels: { tunnel: t.name, forward: localForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: f.failedConnections, bytesIn: f.bytesIn, bytesOut: f.bytesOut, window: f.receiveWindow ?? 0 })),
+      ...t.observation.remote.map((f) => ({ labels: { tunnel: t.name, forward: remoteForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: 0, bytesIn: f.bytesIn, bytesOut: f.bytesOut, window: f.receiveWindow ?? 0 })),
     ]);
   const perForward = (value: (f: ForwardSample) => number): (() => Sample[]) => () => forwards().map((f) => ({ labels: f.labels, value: value(f) }));
   family("tunnelctl_forward_active", "1 while the forward is Active (listening, or bound by the server)", "gauge", perForward((f) => (f.active ? 1 : 0)));
@@ -88,6 +93,19 @@ export function createMetrics(): ControllerMetrics {
       { labels: { ...f.labels, direction: "out" }, value: f.bytesOut },
     ]),
   );
+
+  family("tunnelctl_forward_receive_window_bytes", "The largest receive window among the forward's open connections (0 when none is open)", "gauge", perForward((f) => f.window));
+  new Gauge({
+    name: "tunnelctl_window_budget_bytes",
+    help: "The process-wide budget for receive-window growth above 2 MiB per connection (--window-budget): total, and used by open connections now",
+    labelNames: ["kind"],
+    registers,
+    collect() {
+      const usage = windowBudgetUsage();
+      this.set({ kind: "total" }, usage.total);
+      this.set({ kind: "used" }, usage.used);
+    },
+  });
 
   const reconciles = new Counter({ name: "tunnelctl_reconcile_total", help: "Reconciles of a tunnel, by how they ended", labelNames: ["result"], registers });
   for (const result of ["success", "error", "requeue"]) reconciles.inc({ result }, 0);

@@ -28,6 +28,14 @@ export function checkOptionalMs(field: string, value: unknown): void {
   }
 }
 
+/** A receive window: whole bytes, at least 32 KiB (one packet) and below 4 GiB (SSH's uint32). */
+export function checkOptionalWindow(field: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 32 * 1024 || value > 0xffff_ffff) {
+    throw new InvalidArgumentError(field, `must be a whole number of bytes from 32768 to 4294967295 (got ${show(value)})`);
+  }
+}
+
 function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   if (value === null || typeof value !== "object") return String(value);

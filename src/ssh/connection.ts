@@ -78,7 +78,7 @@ export class SshConnection extends EventEmitter {
   readonly requestTimeout: number;
   private readonly client: Client;
   private readonly rtt: RttProbe;
-  private readonly maxWindow: number | undefined;
+  private maxWindow: number | undefined;
   private closedFlag = false;
   private closeError: TunnelError | undefined;
   private tcpHandler: TcpConnectionHandler | undefined;
@@ -170,6 +170,11 @@ export class SshConnection extends EventEmitter {
   /** The session's round-trip time, ms (the smallest of recent keepalive round trips; undefined until one). */
   get rttMs(): number | undefined {
     return this.rtt.rttMs;
+  }
+
+  /** The receive-window cap for channels opened from now on (bytes). */
+  setMaxWindow(bytes: number | undefined): void {
+    this.maxWindow = bytes;
   }
 
   /** Count a channel as open until it closes, and adapt its receive window (window/autotune.ts). */

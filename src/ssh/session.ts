@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
 import type { AuthOptions } from "./auth.ts";
 import { SshConnection } from "./connection.ts";
-import { checkHost, checkOptionalHost, checkOptionalMs, checkPort } from "./check-args.ts";
+import { checkHost, checkOptionalHost, checkOptionalMs, checkOptionalWindow, checkPort } from "./check-args.ts";
 import { parseAllowPattern } from "../manifest/allow-pattern.ts";
 import { ForwardNotFoundError, InvalidArgumentError, type TunnelError } from "./errors.ts";
 import { ForwardSet, type LocalForwardInfo, type RemoteForwardInfo } from "./forward-set.ts";
@@ -43,6 +43,12 @@ export interface ConnectOptions {
   readyTimeout?: number;
   /** ms allowed for the server to answer a request (tcpip-forward, cancel-tcpip-forward; default 10000). */
   requestTimeout?: number;
+  /**
+   * Largest receive window a forwarded connection may grow to on a long link, bytes (default
+   * 16 MiB; 2 MiB keeps ssh2's and OpenSSH's fixed window). Growth comes out of a process-wide
+   * budget (setWindowBudget, default 256 MiB).
+   */
+  maxWindow?: number;
   portForwardLocal?: LocalForwardInput[];
   portForwardRemote?: RemoteForwardInput[];
   portForwardDynamic?: DynamicForwardInput[];
@@ -272,6 +278,7 @@ export async function connect(host: string, options: ConnectOptions): Promise<Se
   if (typeof options.username !== "string" || options.username === "") throw new InvalidArgumentError("username", "must be a non-empty string");
   checkOptionalMs("readyTimeout", options.readyTimeout);
   checkOptionalMs("requestTimeout", options.requestTimeout);
+  checkOptionalWindow("maxWindow", options.maxWindow);
   // Every forward is checked before anything connects: a bad one must not leave a session behind.
   (options.portForwardLocal ?? []).forEach((f, i) => normalizeLocal(f, `portForwardLocal[${i}].`));
   (options.portForwardRemote ?? []).forEach((f, i) => normalizeRemote(f, `portForwardRemote[${i}].`));
@@ -289,6 +296,7 @@ export async function connect(host: string, options: ConnectOptions): Promise<Se
     keepalive: options.keepalive,
     readyTimeout: options.readyTimeout,
     requestTimeout: options.requestTimeout,
+    maxWindow: options.maxWindow,
   });
   const session = new Session(host, connection);
   await session.forwards.attach(connection);

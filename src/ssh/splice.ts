@@ -3,6 +3,7 @@
 // down. `onClosed` runs once, when both sides are closed.
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { linkSocket } from "./window/autotune.ts";
 
 /** How long a finished channel waits for the server's CHANNEL_CLOSE before sending its own. */
 const SERVER_CLOSE_GRACE_MS = 1000;
@@ -13,6 +14,7 @@ export function splice(socket: Socket, channel: Duplex, onClosed: () => void): v
     if (--pending === 0) onClosed();
   };
   answerServerClose(channel);
+  linkSocket(socket, channel);
   socket.pipe(channel);
   channel.pipe(socket);
   socket.on("error", () => channel.destroy());

@@ -2,6 +2,7 @@
 // asked, so the data path pays nothing per chunk. "In" is what the connecting client sent toward
 // the target; "out" is what came back to it.
 import type { Socket } from "node:net";
+import { windowOfSocket } from "./window/autotune.ts";
 
 export interface ForwardCounters {
   activeConnections: number;
@@ -9,6 +10,8 @@ export interface ForwardCounters {
   failedConnections: number;
   bytesIn: number;
   bytesOut: number;
+  /** The largest receive window among the open connections, bytes (0 when none is open). */
+  receiveWindow: number;
 }
 
 export class ForwardStats {
@@ -65,10 +68,12 @@ export class ForwardStats {
   snapshot(): ForwardCounters {
     let bytesIn = this.closedIn;
     let bytesOut = this.closedOut;
+    let receiveWindow = 0;
     for (const [socket, clientSide] of this.live) {
       bytesIn += clientSide ? socket.bytesRead : socket.bytesWritten;
       bytesOut += clientSide ? socket.bytesWritten : socket.bytesRead;
+      receiveWindow = Math.max(receiveWindow, windowOfSocket(socket));
     }
-    return { activeConnections: this.live.size, totalConnections: this.total, failedConnections: this.failed, bytesIn, bytesOut };
+    return { activeConnections: this.live.size, totalConnections: this.total, failedConnections: this.failed, bytesIn, bytesOut, receiveWindow };
   }
 }

@@ -68,6 +68,8 @@ export function buildTunnelStatus(
         reconnects: session.reconnects,
         lastError: session.lastError,
         configHash: session.configHash ?? "",
+        ...(session.rttMs !== undefined ? { rttMs: session.rttMs } : {}),
+        ...(session.windowAutotuneOff !== undefined ? { windowAutotune: `off: ${session.windowAutotuneOff}` } : {}),
       },
       forwards: forwardsStatus(observation),
       errors: [...observation.errors],
@@ -183,6 +185,7 @@ function dynamicForwardStatus(forward: LocalForwardObservation): DynamicForwardS
     refusedConnections: forward.refusedConnections ?? 0,
     bytesIn: forward.bytesIn,
     bytesOut: forward.bytesOut,
+    ...receiveWindowOf(forward),
     message: forward.message,
   };
 }
@@ -201,6 +204,7 @@ function localForwardStatus(forward: LocalForwardObservation): LocalForwardStatu
     failedConnections: forward.failedConnections,
     bytesIn: forward.bytesIn,
     bytesOut: forward.bytesOut,
+    ...receiveWindowOf(forward),
     // Shown only when it says more than bindAddress ("localhost": 127.0.0.1 and ::1).
     ...(forward.listenAddresses !== undefined && forward.listenAddresses.join() !== forward.bindAddress ? { listenAddresses: forward.listenAddresses } : {}),
     message: forward.message,
@@ -220,6 +224,12 @@ function remoteForwardStatus(forward: RemoteForwardObservation): RemoteForwardSt
     totalConnections: forward.totalConnections,
     bytesIn: forward.bytesIn,
     bytesOut: forward.bytesOut,
+    ...receiveWindowOf(forward),
     message: forward.message,
   };
+}
+
+/** The receive window, shown while a connection is open (it is a property of connections). */
+function receiveWindowOf(forward: { receiveWindow?: number }): { receiveWindow?: number } {
+  return forward.receiveWindow ? { receiveWindow: forward.receiveWindow } : {};
 }

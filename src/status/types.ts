@@ -9,6 +9,8 @@ export interface ForwardCounters {
   totalConnections: number;
   bytesIn: number;
   bytesOut: number;
+  /** The largest receive window among the forward's open connections, bytes; unset (or 0) when none is open. */
+  receiveWindow?: number;
 }
 
 export interface LocalForwardObservation extends LocalForwardSpec, ForwardCounters {
@@ -43,6 +45,10 @@ export interface SessionObservation {
   lastErrorReason?: string;
   /** Short hash of the session-level settings the open session was made with (see configHash). */
   configHash?: string;
+  /** The open session's round-trip time, ms (smallest recent keepalive round trip); unset until measured. */
+  rttMs?: number;
+  /** Why receive windows do not adapt in this process (unset when they do). */
+  windowAutotuneOff?: string;
 }
 
 /** Everything the controller knows about one tunnel, as input to buildTunnelStatus. */
@@ -83,6 +89,8 @@ export interface LocalForwardStatus {
   failedConnections: number;
   bytesIn: number;
   bytesOut: number;
+  /** The largest receive window among the open connections, bytes; shown while one is open. */
+  receiveWindow?: number;
   /** Where the listener really listens, when that is more than bindAddress ("localhost": 127.0.0.1 and ::1). */
   listenAddresses?: string[];
   message: string;
@@ -104,6 +112,7 @@ export interface DynamicForwardStatus {
   refusedConnections: number;
   bytesIn: number;
   bytesOut: number;
+  receiveWindow?: number;
   message: string;
 }
 
@@ -119,6 +128,7 @@ export interface RemoteForwardStatus {
   totalConnections: number;
   bytesIn: number;
   bytesOut: number;
+  receiveWindow?: number;
   message: string;
 }
 
@@ -134,6 +144,10 @@ export interface SessionStatus {
    * open session was made with; "" when none is open. `tunnelctl diff` compares a manifest with it.
    */
   configHash: string;
+  /** The session's round-trip time, ms, once measured (it sizes the receive windows). */
+  rttMs?: number;
+  /** Set when receive-window autotuning is off in this process, with the reason. */
+  windowAutotune?: string;
 }
 
 export interface TunnelStatusDoc {

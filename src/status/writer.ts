@@ -208,12 +208,14 @@ export function statusPathFor(manifestFile: string, options: { watchDir: string;
  * counters (or the heartbeat) differ, and the write may wait for statusInterval.
  */
 function zeroCounters(doc: TunnelStatusDoc): TunnelStatusDoc {
-  const zero: ForwardCounters = { activeConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 };
+  const zero: ForwardCounters = { activeConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0, receiveWindow: 0 };
   return {
     ...doc,
     status: {
       ...doc.status,
       confirmedAt: "",
+      // Measurements refreshed with the counters, not written on every change.
+      session: { ...doc.status.session, rttMs: 0 },
       forwards: {
         local: doc.status.forwards.local.map((forward) => ({ ...forward, ...zero, failedConnections: 0 })),
         remote: doc.status.forwards.remote.map((forward) => ({ ...forward, ...zero })),

@@ -70,9 +70,18 @@ export interface TuneOptions {
   maxWindow?: number | undefined;
 }
 
-/** The current window of a channel tunnelctl receives on (BASE_WINDOW when not tuned). */
-export function windowOf(channel: object): number | undefined {
-  return windows.get(channel)?.target;
+const channelOfSocket = new WeakMap<object, object>();
+
+/** Remember which channel a local socket is joined to (splice), for windowOfSocket(). */
+export function linkSocket(socket: object, channel: object): void {
+  channelOfSocket.set(socket, channel);
+}
+
+/** The receive window of the channel joined to `socket`: its tuned target, else ssh2's fixed 2 MiB. */
+export function windowOfSocket(socket: object): number {
+  const channel = channelOfSocket.get(socket);
+  if (!channel) return 0; // not joined yet (waiting for its channel)
+  return windows.get(channel)?.target ?? BASE_WINDOW;
 }
 
 /** Adapt the receive window of `channel` (a direct-tcpip or forwarded-tcpip channel) from now on. */
