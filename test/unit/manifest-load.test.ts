@@ -220,6 +220,7 @@ describe("normalisation", () => {
       hostKey: { knownHostsFile: "/home/op/.ssh/known_hosts", fingerprints: [], policy: "strict" },
       keepalive: { interval: 15_000, countMax: 3 },
       reconnect: { minDelay: 1000, maxDelay: 60_000 },
+      transport: { maxWindow: 16 * 1024 * 1024 },
       suspend: false,
       forwards: {
         local: [{ bindAddress: "127.0.0.1", localPort: 8080, remoteHost: "web", remotePort: 80, connectTimeout: 30_000 }],
@@ -233,6 +234,16 @@ describe("normalisation", () => {
     assert.deepEqual(tunnel.spec.keepalive, { interval: 1500, countMax: 2 });
     assert.deepEqual(tunnel.spec.reconnect, { minDelay: 250, maxDelay: 120_000 });
     assert.equal(tunnel.spec.forwards.local[0]?.connectTimeout, 5000);
+  });
+
+  it("turns sizes into bytes, and refuses a receive window below ssh2's 2 MiB or above 1 GiB", () => {
+    assert.equal(tunnelOf(`${VALID}  transport: {maxWindow: 64MiB}\n`).spec.transport?.maxWindow, 64 * 1024 * 1024);
+    assert.equal(tunnelOf(`${VALID}  transport: {maxWindow: 2097152}\n`).spec.transport?.maxWindow, 2 * 1024 * 1024);
+    assert.equal(tunnelOf(`${VALID}  transport: {maxWindow: 1.5GiB}\n`.replace("1.5GiB", "1GiB")).spec.transport?.maxWindow, 1024 ** 3);
+    const small = load(`${VALID}  transport: {maxWindow: 1MiB}\n`, "/srv/t.yaml");
+    assert.match(small.errors.map(String).join("\n"), /spec\.transport\.maxWindow: size "1MiB" is out of range: from 2MiB to 1GiB/);
+    const typo = load(`${VALID}  transport: {maxWindow: 16MB}\n`, "/srv/t.yaml");
+    assert.match(typo.errors.map(String).join("\n"), /maxWindow.*must be a size/);
   });
 
   it("expands ~ to the home directory and resolves relative paths against the manifest's folder", () => {
