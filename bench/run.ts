@@ -18,8 +18,9 @@ import { runFleet } from "./sections/fleet.ts";
 import { runSocks } from "./sections/socks.ts";
 import { runSetup } from "./sections/setup.ts";
 import { runThroughput } from "./sections/throughput.ts";
+import { runWan } from "./sections/wan.ts";
 
-const SECTIONS = ["throughput", "setup", "concurrency", "backpressure", "socks", "reconcile", "scale"] as const;
+const SECTIONS = ["throughput", "setup", "concurrency", "backpressure", "wan", "socks", "reconcile", "scale"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
@@ -33,6 +34,10 @@ const HELP = `Usage: npm run bench -- [options]
   --concurrent N          concurrent connections (default 200; quick 50)
   --concurrent-size SIZE  echoed per concurrent connection (default 1MiB)
   --bp-size SIZE          offered to a target that never reads (default 512MiB; quick 64MiB)
+  --wan-rtts LIST         round trips for the wan section, ms (default 0,20,50,100)
+  --wan-size SIZE         wan transfer at 0 ms (default 256MiB; quick 64MiB); ½ at 20 ms, ¼ from 50 ms
+  --wan-rounds N          wan rounds (default 2; quick 1)
+  --wan-stall DURATION_S  seconds the wan stalled readers stop (default 10; quick 3)
   --edits N               manifest edits per fleet size (default 200; quick 30)
   --fleet-sizes LIST      tunnels loaded during the edits (default 1,100,1000; quick 1,100)
   --scale-tunnels N       tunnels for the cold start / memory run (default 1000; quick 100)
@@ -64,6 +69,10 @@ const { values } = parseArgs({
     "concurrent-size": { type: "string" },
     "bp-size": { type: "string" },
     edits: { type: "string" },
+    "wan-rtts": { type: "string" },
+    "wan-size": { type: "string" },
+    "wan-rounds": { type: "string" },
+    "wan-stall": { type: "string" },
     "fleet-sizes": { type: "string" },
     "scale-tunnels": { type: "string" },
     forwards: { type: "string" },
@@ -124,6 +133,10 @@ const options = {
   concurrentSize: size(values["concurrent-size"], MiB, "concurrent-size"),
   bpSize: size(values["bp-size"], quick ? 64 * MiB : 512 * MiB, "bp-size"),
   edits: int(values.edits, quick ? 30 : 200, "edits"),
+  wanRtts: (values["wan-rtts"] ?? "0,20,50,100").split(",").map((x) => int(x.trim(), 0, "wan-rtts")),
+  wanSize: size(values["wan-size"], quick ? 64 * MiB : 256 * MiB, "wan-size"),
+  wanRounds: Math.max(1, int(values["wan-rounds"], quick ? 1 : 2, "wan-rounds")),
+  wanStallS: int(values["wan-stall"], quick ? 3 : 10, "wan-stall"),
   fleetSizes: (values["fleet-sizes"] ?? (quick ? "1,100" : "1,100,1000")).split(",").map((x) => int(x.trim(), 1, "fleet-sizes")),
   scaleTunnels: Math.max(1, int(values["scale-tunnels"], quick ? 100 : 1000, "scale-tunnels")),
   forwards: Math.max(1, int(values.forwards, 10, "forwards")),
@@ -140,6 +153,11 @@ if (options.built && !existsSync(join(options.root ?? ROOT, "dist", "cli", "main
 if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
+/** Bytes per wan transfer at a round trip: less on longer links, where every contender is slower. */
+function wanSizeFor(rttMs: number): number {
+  const divisor = rttMs === 0 ? 1 : rttMs < 50 ? 2 : 4;
+  return Math.max(MiB, Math.round(options.wanSize / divisor / MiB) * MiB);
+}
 const ssh2Version = (JSON.parse(readFileSync(join(ROOT, "node_modules", "ssh2", "package.json"), "utf8")) as { version: string }).version;
 const machine = machineInfo(ssh2Version);
 const report = new Report();
@@ -157,7 +175,7 @@ if (!existsSync(join(ROOT, "node_modules", "ssh2", "lib", "protocol", "crypto", 
 
 let rig: Rig | undefined;
 try {
-  if (sections.has("throughput") || sections.has("setup") || sections.has("concurrency") || sections.has("backpressure")) {
+  if (sections.has("throughput") || sections.has("setup") || sections.has("concurrency") || sections.has("backpressure") || sections.has("wan")) {
     log("starting the rig: sshd, targets, relay, ssh -L/-R (default, aes128-gcm), tunnelctl run");
     rig = await startRig({ cpuProfDir: options.cpuProfDir, built: options.built, root: options.root, nodeArgs: options.nodeArgs, runArgs: options.runArgs });
     if (values.contenders) {
@@ -183,6 +201,20 @@ try {
     if (sections.has("backpressure")) {
       log(`backpressure: ${formatSize(options.bpSize)} offered to a target that never reads`);
       await runBackpressure(rig, report, { size: options.bpSize, stallMs: quick ? 1500 : 3000, log });
+    }
+    if (sections.has("wan")) {
+      log(`wan: a delay relay between the SSH clients and sshd at ${options.wanRtts.join(", ")} ms round trip; ${options.wanRounds} rounds`);
+      const budget = 256 * MiB;
+      report.note(`wan: tunnelctl run --window-budget ${formatSize(budget)}, transport.maxWindow at its default (16MiB); sizes ${options.wanRtts.map((r) => `${formatSize(wanSizeFor(r))} at ${r} ms`).join(", ")}`);
+      await runWan(rig.sshd, rig.targetPort, rig.ciphers.openSshDefault, report, {
+        rtts: options.wanRtts,
+        sizeFor: wanSizeFor,
+        rounds: options.wanRounds,
+        stallMs: options.wanStallS * 1000,
+        budget,
+        tunnelctl: { cpuProfDir: options.cpuProfDir, built: options.built, root: options.root, nodeArgs: options.nodeArgs, extraArgs: options.runArgs },
+        log,
+      });
     }
     const stopMs = await rig.tunnelctl.stop("SIGTERM", 10_000);
     log(`  tunnelctl (rig) stopped in ${stopMs} ms`);

@@ -125,7 +125,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   }
 }
 
-function sshArgs(sshd: Sshd, cipher: string | undefined): string[] {
+function sshArgs(sshd: Pick<Sshd, "port" | "username" | "clientKeyFile" | "knownHostsFile">, cipher: string | undefined): string[] {
   return [
     "-F", "/dev/null",
     "-p", String(sshd.port),
@@ -141,7 +141,7 @@ function sshArgs(sshd: Sshd, cipher: string | undefined): string[] {
   ];
 }
 
-function startOpenSsh(sshd: Sshd, cipher: string | undefined, localPort: number, remotePort: number, targetPort: number): Child {
+export function startOpenSsh(sshd: Pick<Sshd, "port" | "username" | "clientKeyFile" | "knownHostsFile">, cipher: string | undefined, localPort: number, remotePort: number, targetPort: number): Child {
   return spawnChild(`ssh${cipher ? ` -c ${cipher}` : ""}`, "/usr/bin/ssh", [
     "-N",
     ...sshArgs(sshd, cipher),

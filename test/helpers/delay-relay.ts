@@ -23,8 +23,14 @@ export async function startDelayRelay(targetPort: number, oneWayMs: number, host
         upstream.destroy();
       });
     }
-    delay(client, upstream, oneWayMs);
-    delay(upstream, client, oneWayMs);
+    if (oneWayMs > 0) {
+      delay(client, upstream, oneWayMs);
+      delay(upstream, client, oneWayMs);
+    } else {
+      // 0 ms: a plain relay (a 0 ms timer still waits ~1 ms per chunk: a round trip of 2 ms).
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
