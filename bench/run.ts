@@ -35,7 +35,7 @@ const HELP = `Usage: npm run bench -- [options]
   --concurrent-size SIZE  echoed per concurrent connection (default 1MiB)
   --bp-size SIZE          offered to a target that never reads (default 512MiB; quick 64MiB)
   --wan-rtts LIST         round trips for the wan section, ms (default 0,20,50,100)
-  --wan-size SIZE         wan transfer at 0 ms (default 256MiB; quick 64MiB); ½ at 20 ms, ¼ from 50 ms
+  --wan-seconds S         each wan transfer runs this long, ramp-up included (default 3; quick 2)
   --wan-rounds N          wan rounds (default 2; quick 1)
   --wan-stall DURATION_S  seconds the wan stalled readers stop (default 10; quick 3)
   --edits N               manifest edits per fleet size (default 200; quick 30)
@@ -70,7 +70,7 @@ const { values } = parseArgs({
     "bp-size": { type: "string" },
     edits: { type: "string" },
     "wan-rtts": { type: "string" },
-    "wan-size": { type: "string" },
+    "wan-seconds": { type: "string" },
     "wan-rounds": { type: "string" },
     "wan-stall": { type: "string" },
     "fleet-sizes": { type: "string" },
@@ -134,7 +134,7 @@ const options = {
   bpSize: size(values["bp-size"], quick ? 64 * MiB : 512 * MiB, "bp-size"),
   edits: int(values.edits, quick ? 30 : 200, "edits"),
   wanRtts: (values["wan-rtts"] ?? "0,20,50,100").split(",").map((x) => int(x.trim(), 0, "wan-rtts")),
-  wanSize: size(values["wan-size"], quick ? 64 * MiB : 256 * MiB, "wan-size"),
+  wanSeconds: Math.max(1, int(values["wan-seconds"], quick ? 2 : 3, "wan-seconds")),
   wanRounds: Math.max(1, int(values["wan-rounds"], quick ? 1 : 2, "wan-rounds")),
   wanStallS: int(values["wan-stall"], quick ? 3 : 10, "wan-stall"),
   fleetSizes: (values["fleet-sizes"] ?? (quick ? "1,100" : "1,100,1000")).split(",").map((x) => int(x.trim(), 1, "fleet-sizes")),
@@ -153,11 +153,7 @@ if (options.built && !existsSync(join(options.root ?? ROOT, "dist", "cli", "main
 if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-/** Bytes per wan transfer at a round trip: less on longer links, where every contender is slower. */
-function wanSizeFor(rttMs: number): number {
-  const divisor = rttMs === 0 ? 1 : rttMs < 50 ? 2 : 4;
-  return Math.max(MiB, Math.round(options.wanSize / divisor / MiB) * MiB);
-}
+
 const ssh2Version = (JSON.parse(readFileSync(join(ROOT, "node_modules", "ssh2", "package.json"), "utf8")) as { version: string }).version;
 const machine = machineInfo(ssh2Version);
 const report = new Report();
@@ -205,10 +201,10 @@ try {
     if (sections.has("wan")) {
       log(`wan: a delay relay between the SSH clients and sshd at ${options.wanRtts.join(", ")} ms round trip; ${options.wanRounds} rounds`);
       const budget = 256 * MiB;
-      report.note(`wan: tunnelctl run --window-budget ${formatSize(budget)}, transport.maxWindow at its default (16MiB); sizes ${options.wanRtts.map((r) => `${formatSize(wanSizeFor(r))} at ${r} ms`).join(", ")}`);
+      report.note(`wan: tunnelctl run --window-budget ${formatSize(budget)}, transport.maxWindow at its default (16MiB); each transfer runs ${options.wanSeconds} s from its connect (ramp-up included)`);
       await runWan(rig.sshd, rig.targetPort, rig.ciphers.openSshDefault, report, {
         rtts: options.wanRtts,
-        sizeFor: wanSizeFor,
+        seconds: options.wanSeconds,
         rounds: options.wanRounds,
         stallMs: options.wanStallS * 1000,
         budget,

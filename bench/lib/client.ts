@@ -94,6 +94,78 @@ export function download(port: number, size: number, timeoutMs: number): Promise
   });
 }
 
+/** A transfer that ran for a fixed time: what got through, and how long it took. */
+export interface TimedTransfer {
+  bytes: number;
+  ms: number;
+}
+
+/**
+ * Target → client for `seconds` (from the connect: the channel's open and the ramp-up count, as
+ * for any real transfer), then close. A long link needs a transfer this long for a window's
+ * ramp-up not to be most of it; sizes would make the slowest contender take minutes.
+ */
+export function downloadFor(port: number, seconds: number, timeoutMs: number): Promise<TimedTransfer> {
+  let socket: Socket | undefined;
+  return withDeadline(`download for ${seconds} s via :${port}`, timeoutMs, () => socket, (done, fail) => {
+    const t0 = performance.now();
+    socket = open(port);
+    const s = socket;
+    let count = 0;
+    s.on("error", fail);
+    s.once("connect", () => {
+      const head = Buffer.alloc(9);
+      head.write("D", 0);
+      head.writeBigUInt64BE(BigInt(2 ** 50), 1);
+      s.write(head);
+    });
+    const timer = setTimeout(() => {
+      const ms = performance.now() - t0;
+      s.destroy();
+      done({ bytes: count, ms });
+    }, seconds * 1000);
+    s.on("data", (c: Buffer) => (count += c.length));
+    s.on("end", () => {
+      clearTimeout(timer);
+      fail(new Error(`download via :${port}: ended after ${count} bytes`));
+    });
+  });
+}
+
+/** Client → target for `seconds`, then EOF; done when the target's count arrives (the tail included). */
+export function uploadFor(port: number, seconds: number, timeoutMs: number): Promise<TimedTransfer> {
+  let socket: Socket | undefined;
+  return withDeadline(`upload for ${seconds} s via :${port}`, timeoutMs, () => socket, (done, fail) => {
+    const t0 = performance.now();
+    socket = open(port);
+    const s = socket;
+    const reply: Buffer[] = [];
+    s.on("error", fail);
+    s.once("connect", () => {
+      s.write(Buffer.from("U"));
+      const until = t0 + seconds * 1000;
+      const pump = (): void => {
+        while (performance.now() < until) {
+          if (!s.write(CHUNK)) {
+            s.once("drain", pump);
+            return;
+          }
+        }
+        s.end();
+      };
+      pump();
+    });
+    s.on("data", (c: Buffer) => reply.push(c));
+    s.on("end", () => {
+      const ms = performance.now() - t0;
+      s.destroy();
+      const buf = Buffer.concat(reply);
+      if (buf.length !== 8) fail(new Error(`upload via :${port}: no count from the target`));
+      else done({ bytes: Number(buf.readBigUInt64BE(0)), ms });
+    });
+  });
+}
+
 /** Connect, send one byte, wait for its echo. Returns elapsed ms (connect included). */
 export function echoOnce(port: number, timeoutMs: number): Promise<number> {
   let socket: Socket | undefined;

@@ -12,7 +12,7 @@ import { parseAllDocuments } from "yaml";
 import type { Sshd } from "../../test/helpers/sshd.ts";
 import { freePort } from "../../test/helpers/sshd.ts";
 import { spawnScript, type Child } from "../lib/children.ts";
-import { download, sleep, upload, waitAccepting } from "../lib/client.ts";
+import { downloadFor, sleep, upload, download, uploadFor, waitAccepting } from "../lib/client.ts";
 import { roundOrder } from "../lib/order.ts";
 import { cpuSeconds, rssBytes, treeCpuSeconds } from "../lib/proc.ts";
 import type { Report } from "../lib/report.ts";
@@ -23,8 +23,8 @@ import { startTunnelctl, tunnelManifest, type TunnelctlOptions } from "../lib/tu
 export interface WanOptions {
   /** Round trips to measure, ms. */
   rtts: number[];
-  /** Bytes per transfer at a round trip. */
-  sizeFor: (rttMs: number) => number;
+  /** Seconds each transfer runs (from the connect: ramp-up included). */
+  seconds: number;
   rounds: number;
   /** How long the stalled readers stop (ms), at the longest round trip. */
   stallMs: number;
@@ -117,13 +117,13 @@ export async function runWan(sshd: Sshd, targetPort: number, openSshDefault: str
   const medians = new Map<string, number>(); // `${rtt}|${direction.label}|${kind}` → MiB/s
   const longest = Math.max(...rtts);
   for (const rttMs of rtts) {
-    const size = options.sizeFor(rttMs);
-    const timeoutMs = 30_000 + (size / (2 * MiB)) * 1000;
+    const seconds = options.seconds;
+    const timeoutMs = 60_000 + seconds * 1000;
     const link = await startLink(sshd, targetPort, rttMs, options, openSshDefault);
     try {
       // Warm up every path once, unmeasured (JIT, socket buffers).
       for (const f of link.forwarders) {
-        for (const d of DIRECTIONS) await (d.op === "upload" ? upload : download)(f.ports[d.forward], Math.min(size, 16 * MiB), timeoutMs);
+        for (const d of DIRECTIONS) await (d.op === "upload" ? upload : download)(f.ports[d.forward], 16 * MiB, timeoutMs);
       }
       const units = link.forwarders.flatMap((f) => DIRECTIONS.map((d) => ({ f, d })));
       const rate = new Map<string, number[]>();
@@ -134,20 +134,20 @@ export async function runWan(sshd: Sshd, targetPort: number, openSshDefault: str
         for (const { f, d } of roundOrder(units, round)) {
           const c0 = cpuSeconds(f.pid) ?? 0;
           const s0 = sshdPid ? treeCpuSeconds(sshdPid) : 0;
-          const ms = await (d.op === "upload" ? upload : download)(f.ports[d.forward], size, timeoutMs);
+          const { bytes, ms } = await (d.op === "upload" ? uploadFor : downloadFor)(f.ports[d.forward], seconds, timeoutMs);
           const c1 = cpuSeconds(f.pid) ?? 0;
           const s1 = sshdPid ? treeCpuSeconds(sshdPid) : 0;
-          const mibs = size / MiB / (ms / 1000);
+          const mibs = bytes / MiB / (ms / 1000);
           push(rate, `${d.label}|${f.kind}`, mibs);
-          push(clientCpu, f.kind, (c1 - c0) / (size / GiB));
-          push(serverCpu, f.kind, (s1 - s0) / (size / GiB));
+          push(clientCpu, f.kind, (c1 - c0) / (bytes / GiB));
+          push(serverCpu, f.kind, (s1 - s0) / (bytes / GiB));
           log(`  wan ${rttMs} ms round ${round + 1}/${rounds} ${f.label} ${d.label}: ${mibs.toFixed(1)} MiB/s`);
           await sleep(50);
         }
       }
       for (const d of DIRECTIONS) {
         for (const f of link.forwarders) {
-          const row = report.add("wan", `${d.label}, RTT ${rttMs} ms, ${formatSize(size)}`, f.label, "MiB/s", rate.get(`${d.label}|${f.kind}`) ?? [], "higher");
+          const row = report.add("wan", `${d.label}, RTT ${rttMs} ms, ${seconds} s`, f.label, "MiB/s", rate.get(`${d.label}|${f.kind}`) ?? [], "higher");
           medians.set(`${rttMs}|${d.label}|${f.kind}`, row.summary.median);
         }
       }
