@@ -111,30 +111,39 @@ describe("receive-window autotuning", { skip: !haveSshd }, () => {
   const scope = new TestScope("tunnelctl-window-");
   let sshd: Sshd;
   let relay: DelayRelay;
-  let streamer: Streamer;
 
   before(async () => {
     sshd = await scope.sshd();
     relay = await startDelayRelay(sshd.port, 10);
     scope.defer(() => relay.close());
-    streamer = await startStreamer();
-    scope.defer(() => streamer.close());
   });
+
+  /** A streamer of this test's own (a failed test leaves its streams to the scope). */
+  async function newStreamer(): Promise<Streamer> {
+    const streamer = await startStreamer();
+    scope.defer(() => streamer.close());
+    return streamer;
+  }
   after(() => scope.dispose());
 
-  /** A controller running one tunnel to sshd (through the relay when `long`). */
+  let previous: RunningController | undefined;
+
+  /** A controller running one tunnel to sshd (through the relay when `long`); the previous test's is stopped. */
   async function runTunnel(name: string, forwards: Parameters<typeof manifest>[2], long: boolean, args: string[] = []): Promise<{ ctl: RunningController; status: string }> {
     const dir = scope.tempDir();
     const file = join(dir, `${name}.yaml`);
     const server = long ? { ...sshd, port: relay.port } : sshd;
     writeFileSync(file, manifest(server, name, forwards, { hostKey: { fingerprints: `["${sshd.hostKeyFingerprint}"]` } }));
+    await previous?.stop();
     const ctl = scope.run(dir, args);
+    previous = ctl;
     const status = `${file}.status`;
     await waitForStatus(status, (d) => d[0]?.status.phase === "Ready" && (d as Doc[])[0]!.status.session.rttMs !== undefined, "Ready, with a measured RTT", ctl);
     return { ctl, status };
   }
 
   it("grows a local forward's window for a fast reader at 20 ms, and reports the RTT; bytes intact", async () => {
+    const streamer = await newStreamer();
     const localPort = await freePort();
     const { ctl, status } = await runTunnel("grow-local", { local: [{ localPort, remotePort: streamer.port }] }, true);
     const rtt = (await waitForStatus(status, () => true, "status") as Doc[])[0]!.status.session.rttMs!;
@@ -148,8 +157,6 @@ describe("receive-window autotuning", { skip: !haveSshd }, () => {
     assert.equal(gotBytes, sentBytes);
     assert.equal(gotHash, sentHash);
     await waitForStatus(status, (d) => localOf(d).activeConnections === 0 && localOf(d).receiveWindow === undefined, "the window to go with the connection", ctl);
-    await streamer.close();
-    streamer = await startStreamer();
   });
 
   it("grows a remote forward's (forwarded-tcpip) window for a fast local target at 20 ms", async () => {
@@ -196,6 +203,7 @@ describe("receive-window autotuning", { skip: !haveSshd }, () => {
   });
 
   it("keeps a stalled reader at 2 MiB; its bytes still arrive intact once it reads", async () => {
+    const streamer = await newStreamer();
     const localPort = await freePort();
     const { ctl, status } = await runTunnel("stalled", { local: [{ localPort, remotePort: streamer.port }] }, true);
     const socket = await dial(localPort);
@@ -208,11 +216,10 @@ describe("receive-window autotuning", { skip: !haveSshd }, () => {
     socket.resume();
     const [[sentBytes, sentHash]] = (await streamer.stop()) as [[number, string]];
     assert.deepEqual(await reader.done, [sentBytes, sentHash]);
-    await streamer.close();
-    streamer = await startStreamer();
   });
 
   it("on a LAN (no relay) the window stays at 2 MiB for a fast reader", async () => {
+    const streamer = await newStreamer();
     const localPort = await freePort();
     const { ctl, status } = await runTunnel("lan", { local: [{ localPort, remotePort: streamer.port }] }, false);
     const rtt = (await waitForStatus(status, () => true, "status") as Doc[])[0]!.status.session.rttMs!;
@@ -225,11 +232,10 @@ describe("receive-window autotuning", { skip: !haveSshd }, () => {
     assert.equal(localOf(docs).receiveWindow, BASE);
     const [[sentBytes, sentHash]] = (await streamer.stop()) as [[number, string]];
     assert.deepEqual(await reader.done, [sentBytes, sentHash]);
-    await streamer.close();
-    streamer = await startStreamer();
   });
 
   it("50 connections both ways under a 4 MiB budget: bytes intact, growth never past the budget, released at the end", async () => {
+    const streamer = await newStreamer();
     const echo: TestServer = await startEchoServer();
     scope.defer(() => echo.close());
     const localPort = await freePort();
@@ -281,7 +287,5 @@ describe("receive-window autotuning", { skip: !haveSshd }, () => {
     const got = await Promise.all(bulkReaders.map((r) => r.done));
     assert.deepEqual(got.sort(), [...sent].sort());
     await waitFor(async () => (await scrape()).used === 0, "every byte of budget released when the connections closed", 15_000);
-    await streamer.close();
-    streamer = await startStreamer();
   });
 });

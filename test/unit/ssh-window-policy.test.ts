@@ -4,6 +4,7 @@ import { BASE_WINDOW, decideWindow, topUp, WindowBudget, type WindowState } from
 
 const MiB = 1024 * 1024;
 const state = (s: Partial<WindowState>): WindowState => ({
+  periodWindow: s.target ?? BASE_WINDOW,
   target: BASE_WINDOW,
   remaining: BASE_WINDOW,
   buffered: 0,
@@ -73,17 +74,24 @@ describe("decideWindow", () => {
     },
     { name: "RTT unknown: no growth, no measurement", s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 50, rttMs: undefined }), target: 2 * MiB, adjust: 0, restart: false },
     {
-      name: "20 ms link: growth goes on to the cap (2 × 1 GiB/s × 20 ms = 40 MiB > 16)",
-      s: state({ target: 8 * MiB, remaining: 6 * MiB, consumed: 6 * MiB, rttMs: 20, elapsedMs: 20 }),
+      name: "50 ms link: growth goes on to the cap (512 MiB/s × 50 ms = 25 MiB > 16)",
+      s: state({ target: 8 * MiB, remaining: 6 * MiB, consumed: 6 * MiB, elapsedMs: 50 }),
       target: 16 * MiB,
       adjust: 10 * MiB,
       restart: true,
     },
     {
-      name: "5 ms link: 10 MiB is all a window can use",
-      s: state({ target: 8 * MiB, remaining: 6 * MiB, consumed: 6 * MiB, rttMs: 5, elapsedMs: 5 }),
+      name: "20 ms link: 10 MiB is all a window can use (512 MiB/s × 20 ms)",
+      s: state({ target: 8 * MiB, remaining: 6 * MiB, consumed: 6 * MiB, rttMs: 20, elapsedMs: 20 }),
       target: 10 * MiB,
       adjust: 4 * MiB,
+      restart: true,
+    },
+    {
+      name: "5 ms (metro, or a loopback round trip on a busy event loop): 2.5 MiB is not worth growing for",
+      s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, rttMs: 5, elapsedMs: 5 }),
+      target: 2 * MiB,
+      adjust: 0,
       restart: true,
     },
     {
@@ -103,8 +111,25 @@ describe("decideWindow", () => {
     { name: "maxWindow 2MiB (OpenSSH's behaviour): never grows", s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 50, max: 2 * MiB }), target: 2 * MiB, adjust: 0, restart: true },
   ];
   for (const row of table) {
-    it(row.name, () => assert.deepEqual(decideWindow(row.s), { target: row.target, adjust: row.adjust, restart: row.restart }));
+    it(row.name, () => {
+      const { target, adjust, restart } = decideWindow(row.s);
+      assert.deepEqual({ target, adjust, restart }, { target: row.target, adjust: row.adjust, restart: row.restart });
+    });
   }
+
+  it("the round trip after a growth is measured against the window before it (the growth reaches the link a round trip later)", () => {
+    // Grown 2 → 4 MiB: the next measurement's window is still 2 MiB.
+    const grown = decideWindow(state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 50 }));
+    assert.deepEqual([grown.target, grown.periodWindow], [4 * MiB, 2 * MiB]);
+    // In it the reader took 1.5 MiB: more than half of 2 MiB, so it doubles again (slow start).
+    const again = decideWindow(state({ target: 4 * MiB, periodWindow: grown.periodWindow, remaining: 3 * MiB, consumed: 1.5 * MiB, elapsedMs: 50 }));
+    assert.deepEqual([again.target, again.periodWindow], [8 * MiB, 4 * MiB]);
+    // Measured against a 4 MiB window, 1.5 MiB is not enough: it stays, and the window in effect is 8 MiB.
+    const stays = decideWindow(state({ target: 8 * MiB, periodWindow: 4 * MiB, remaining: 7 * MiB, consumed: 1.5 * MiB, elapsedMs: 50 }));
+    assert.deepEqual([stays.target, stays.periodWindow], [8 * MiB, 8 * MiB]);
+    // Mid-measurement nothing changes.
+    assert.equal(decideWindow(state({ target: 8 * MiB, periodWindow: 4 * MiB, elapsedMs: 10 })).periodWindow, 4 * MiB);
+  });
 
   it("topUp: nothing at the base window; a grown one back to target counting what is buffered", () => {
     assert.equal(topUp(BASE_WINDOW, 0, 0), 0);

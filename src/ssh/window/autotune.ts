@@ -110,9 +110,12 @@ type Internal = Duplex & {
 
 class ChannelWindow {
   target = BASE_WINDOW;
-  private consumed = 0;
-  private delivered = 0;
+  /** Bytes pushed to the reader over the channel's life (taken, or still in its buffer). */
+  private received = 0;
+  /** What the reader had taken when the measurement began. */
+  private takenAtStart = 0;
   private since = performance.now();
+  private periodWindow = BASE_WINDOW;
   private closed = false;
   private readonly channel: Internal;
   private readonly rttMs: () => number | undefined;
@@ -126,7 +129,7 @@ class ChannelWindow {
     const read = channel._read;
     channel.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
       const taken = push.call(channel, chunk, encoding);
-      if (Buffer.isBuffer(chunk)) this.received(chunk.length, taken);
+      if (Buffer.isBuffer(chunk)) this.arrived(chunk.length, taken);
       return taken;
     };
     channel._read = (size: number): void => {
@@ -140,26 +143,23 @@ class ChannelWindow {
     });
   }
 
-  /** A packet arrived (ssh2 already took it off incoming.window) and went to the reader. */
-  private received(length: number, taken: boolean): void {
+  /** A packet arrived (ssh2 already took it off incoming.window) and was pushed to the reader. */
+  private arrived(length: number, taken: boolean): void {
     if (this.closed) return;
+    this.received += length;
+    // The reader pushes back now: no decision (a grown window is still refilled, within its promise).
+    if (!taken || this.channel.readableFlowing !== true) return this.refill();
     const now = performance.now();
-    if (!taken || this.channel.readableFlowing !== true) {
-      // The reader is behind (our local socket pushes back): this is no measure of the link.
-      this.consumed = 0;
-      this.since = now;
-      this.refill();
-      return;
-    }
-    this.consumed += length;
-    this.delivered += length;
+    const buffered = this.channel.readableLength;
+    const taken_ = this.received - buffered;
     const d = decideWindow({
       target: this.target,
       remaining: this.channel.incoming.window,
-      buffered: this.channel.readableLength,
-      consumed: this.consumed,
+      buffered,
+      consumed: taken_ - this.takenAtStart,
+      periodWindow: this.periodWindow,
       elapsedMs: now - this.since,
-      delivered: this.delivered,
+      delivered: taken_,
       rttMs: this.rttMs(),
       budgetLeft: budget.left,
       max: this.max,
@@ -169,9 +169,10 @@ class ChannelWindow {
       this.target = d.target;
     }
     if (d.restart) {
-      this.consumed = 0;
+      this.takenAtStart = taken_;
       this.since = now;
     }
+    this.periodWindow = d.periodWindow;
     this.grant(d.adjust);
   }
 
