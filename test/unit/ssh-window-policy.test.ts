@@ -20,7 +20,9 @@ const state = (s: Partial<WindowState>): WindowState => ({
 describe("decideWindow", () => {
   const table: Array<{ name: string; s: WindowState; target: number; adjust: number; restart: boolean }> = [
     { name: "a full window, mid-measurement: nothing to do", s: state({ elapsedMs: 10 }), target: 2 * MiB, adjust: 0, restart: false },
-    { name: "at the base window, half used: ssh2 tops it up itself", s: state({ remaining: 1 * MiB, elapsedMs: 10 }), target: 2 * MiB, adjust: 0, restart: false },
+    { name: "LAN, at the base window, half used: ssh2 tops it up itself", s: state({ remaining: 1 * MiB, rttMs: 0.3, elapsedMs: 0.1 }), target: 2 * MiB, adjust: 0, restart: false },
+    { name: "long link, at the base window, under ¾: topped up early (ssh2 would wait for half)", s: state({ remaining: 1.25 * MiB, elapsedMs: 10 }), target: 2 * MiB, adjust: 0.75 * MiB, restart: false },
+    { name: "long link but maxWindow 2MiB (OpenSSH's behaviour): ssh2's top-up only", s: state({ remaining: 1.25 * MiB, elapsedMs: 10, max: 2 * MiB }), target: 2 * MiB, adjust: 0, restart: false },
     {
       name: "50 ms link, the reader took 1.5 MiB in a round trip (the window was the limit): double and top up",
       s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 50 }),
@@ -39,14 +41,14 @@ describe("decideWindow", () => {
       name: "a long idle spell counts as its rate per round trip, not its total",
       s: state({ remaining: 1 * MiB, consumed: 1.5 * MiB, elapsedMs: 500 }),
       target: 2 * MiB,
-      adjust: 0,
+      adjust: 1 * MiB,
       restart: true,
     },
     {
       name: "the first few MiB of a channel never grow it (the kernel's socket buffers hide a stalled reader)",
       s: state({ remaining: 1 * MiB, consumed: 2 * MiB, elapsedMs: 50, delivered: 4 * MiB }),
       target: 2 * MiB,
-      adjust: 0,
+      adjust: 1 * MiB,
       restart: true,
     },
     { name: "grown window under ¾: topped up early", s: state({ target: 8 * MiB, remaining: 5 * MiB, elapsedMs: 10 }), target: 8 * MiB, adjust: 3 * MiB, restart: false },

@@ -12,7 +12,7 @@
 // fixed window applies unchanged (never a broken data path).
 import { createRequire } from "node:module";
 import type { Duplex } from "node:stream";
-import { BASE_WINDOW, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW_BUDGET, WindowBudget, decideWindow, topUp } from "./policy.ts";
+import { BASE_WINDOW, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW_BUDGET, WindowBudget, decideWindow, longLink, topUp } from "./policy.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -178,7 +178,10 @@ class ChannelWindow {
 
   /** The reader took data from the buffer: keep a grown window nearly full. */
   private refill(): void {
-    if (!this.closed) this.grant(topUp(this.target, this.channel.incoming.window, this.channel.readableLength));
+    if (this.closed) return;
+    const rtt = this.rttMs();
+    const eager = this.target > BASE_WINDOW || (rtt !== undefined && longLink(rtt) && this.max > BASE_WINDOW);
+    this.grant(topUp(this.target, this.channel.incoming.window, this.channel.readableLength, eager));
   }
 
   private grant(amount: number): void {

@@ -22,10 +22,10 @@ export const DEFAULT_WINDOW_BUDGET = 256 * 1024 * 1024;
 export const MAX_RATE_BYTES_PER_MS = 512 * 1024;
 /**
  * What the kernel's socket buffers can take from a local reader that never reads before Node sees
- * backpressure (4 MiB measured on loopback here, twice that for margin): a channel grows only after
+ * backpressure (4 MiB measured on loopback here, half as much again for margin): a channel grows only after
  * it delivered more than this, so a stalled reader is never mistaken for a fast one.
  */
-export const SOCKET_BUFFER_ALLOWANCE = 8 * 1024 * 1024;
+export const SOCKET_BUFFER_ALLOWANCE = 6 * 1024 * 1024;
 
 export interface WindowState {
   /** The window we currently let the peer fill (what top-ups restore). */
@@ -79,21 +79,28 @@ export function decideWindow(s: WindowState): WindowDecision {
     const perRoundTrip = (s.consumed * rtt) / Math.max(s.elapsedMs, rtt);
     if (perRoundTrip >= s.periodWindow / 2) {
       const useful = Math.ceil(MAX_RATE_BYTES_PER_MS * rtt);
-      const wanted = useful < 2 * BASE_WINDOW ? target : Math.min(s.max, useful, target * 2);
+      const wanted = longLink(rtt) ? Math.min(s.max, useful, target * 2) : target;
       const grantable = target + Math.max(0, s.budgetLeft);
       target = Math.max(target, Math.min(wanted, grantable));
     }
   }
   const periodWindow = target > s.target ? s.target : restart ? target : s.periodWindow;
-  return { target, adjust: topUp(target, s.remaining, s.buffered), restart, periodWindow };
+  const eager = target > BASE_WINDOW || (rtt !== undefined && longLink(rtt) && s.max > BASE_WINDOW);
+  return { target, adjust: topUp(target, s.remaining, s.buffered, eager), restart, periodWindow };
+}
+
+/** A round trip where a window bigger than the base can pay: 512 MiB/s × RTT ≥ 2 × BASE_WINDOW. */
+export function longLink(rttMs: number): boolean {
+  return MAX_RATE_BYTES_PER_MS * rttMs >= 2 * BASE_WINDOW;
 }
 
 /**
- * The WINDOW_ADJUST a window of `target` needs now: none at the base window (ssh2's own top-up,
- * below half, applies); a grown one is refilled once under ¾, counting what the reader still holds.
+ * The WINDOW_ADJUST a window of `target` needs now. `eager` (a grown window, or any window on a
+ * long link): refilled once under ¾, counting what the reader still holds; otherwise none (ssh2's
+ * own top-up, below half, applies: on a LAN nothing changes).
  */
-export function topUp(target: number, remaining: number, buffered: number): number {
-  if (target <= BASE_WINDOW) return 0;
+export function topUp(target: number, remaining: number, buffered: number, eager = target > BASE_WINDOW): number {
+  if (!eager) return 0;
   const promised = remaining + buffered;
   return promised < (target * 3) / 4 ? target - promised : 0;
 }
