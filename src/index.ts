@@ -1,6 +1,7 @@
 // The library surface: the imperative Session API and its error types.
 export { connect, Session, DEFAULT_BIND_ADDRESS, DEFAULT_CONNECT_TIMEOUT_MS } from "./ssh/session.ts";
-export type { ConnectOptions, LocalForwardInput, RemoteForwardInput } from "./ssh/session.ts";
+export type { ConnectOptions, HostKeyInput, JumpHostInput, LocalForwardInput, RemoteForwardInput } from "./ssh/session.ts";
+export type { HopInfo } from "./ssh/dial/route.ts";
 export type { LocalForwardInfo, RemoteForwardInfo } from "./ssh/forward-set.ts";
 export type { ForwardCounters } from "./ssh/stats.ts";
 export type { AuthOptions } from "./ssh/auth.ts";

@@ -5,7 +5,7 @@ import type { LocalForwardStatus, RemoteForwardStatus, TunnelStatusDoc } from ".
 export interface TableOptions {
   /** Now, in ms since the epoch, for the AGE column. */
   now: number;
-  /** Add MANIFEST, SERVER and RECONNECTS, and a second table with one row per forward. */
+  /** Add RECONNECTS, SERVER, VIA (the jump hosts) and MANIFEST, and a second table with one row per forward. */
   wide?: boolean;
   /** Show AGE (the demo leaves it out: the table is reprinted only when it changes). */
   age?: boolean;
@@ -14,7 +14,7 @@ export interface TableOptions {
 export function renderTunnels(docs: readonly TunnelStatusDoc[], options: TableOptions): string {
   const wide = options.wide ?? false;
   const age = options.age ?? true;
-  const header = ["NAME", "PHASE", "SESSION", "FORWARDS", ...(age ? ["AGE"] : []), ...(wide ? ["RECONNECTS", "SERVER", "MANIFEST"] : []), "MESSAGE"];
+  const header = ["NAME", "PHASE", "SESSION", "FORWARDS", ...(age ? ["AGE"] : []), ...(wide ? ["RECONNECTS", "SERVER", "VIA", "MANIFEST"] : []), "MESSAGE"];
   const rows = docs.map((doc) => {
     const { status } = doc;
     return [
@@ -23,7 +23,7 @@ export function renderTunnels(docs: readonly TunnelStatusDoc[], options: TableOp
       status.session.state,
       summarizeForwards(doc),
       ...(age ? [ageOf(doc, options.now)] : []),
-      ...(wide ? [String(status.session.reconnects), status.session.serverVersion || "-", doc.metadata.manifest] : []),
+      ...(wide ? [String(status.session.reconnects), status.session.serverVersion || "-", viaOf(doc), doc.metadata.manifest] : []),
       messageOf(doc),
     ];
   });
@@ -70,6 +70,12 @@ function trafficColumns(forward: LocalForwardStatus | RemoteForwardStatus): stri
     formatBytes(forward.bytesOut),
     forward.message,
   ];
+}
+
+/** The jump hosts in order, `bastion-a:22 > bastion-b:22`, or "-" for a direct session. */
+export function viaOf(doc: TunnelStatusDoc): string {
+  const via = doc.status.session.via ?? [];
+  return via.length === 0 ? "-" : via.map((hop) => hostPort(hop.host, hop.port)).join(" > ");
 }
 
 /** "2/2 active", or "-" for a tunnel without forwards. */

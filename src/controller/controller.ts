@@ -12,6 +12,7 @@ import { StatusWriter, statusPathFor } from "../status/writer.ts";
 import { readFile } from "node:fs/promises";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { DesiredState, type LoadOptions, type NameRecord } from "./desired-state.ts";
+import { Dialer } from "../ssh/dial/dialer.ts";
 import { HandshakeLimiter } from "./handshake-limiter.ts";
 import { WorkQueue } from "./queue.ts";
 import { TunnelRuntime } from "./tunnel-runtime.ts";
@@ -43,7 +44,8 @@ class TunnelController implements Controller {
   private readonly runtimes = new Map<string, TunnelRuntime>();
   private readonly queue: WorkQueue;
   private readonly writer: StatusWriter;
-  private readonly limiter = new HandshakeLimiter();
+  /** One for all tunnels: handshakes are limited per server, and hop sessions are shared. */
+  private readonly dialer = new Dialer({ gate: new HandshakeLimiter() });
   private readonly watcher: DirectoryWatcher;
   private readonly lastStatus = new Map<string, TunnelStatusDoc[]>();
   private readonly statusFiles = new Set<string>();
@@ -249,7 +251,7 @@ class TunnelController implements Controller {
     if (!runtime) {
       runtime = new TunnelRuntime(name, {
         log: this.log.child({ tunnel: name }),
-        limiter: this.limiter,
+        dialer: this.dialer,
         random: Math.random,
         onChange: () => this.queue.add(name),
       });

@@ -6,12 +6,13 @@ import type { LocalForwardSpec, RemoteForwardSpec, TunnelSpec } from "../manifes
 import { Backoff } from "../reconcile/backoff.ts";
 import { localForwardId, remoteForwardId, sessionKey } from "../reconcile/forward-id.ts";
 import type { Action, ForwardId, ObservedTunnel, SessionState } from "../reconcile/types.ts";
-import { SshConnection } from "../ssh/connection.ts";
+import type { SshConnection } from "../ssh/connection.ts";
+import type { Dialer } from "../ssh/dial/dialer.ts";
+import { routeOf, type HopInfo } from "../ssh/dial/route.ts";
 import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
 import { ForwardSet } from "../ssh/forward-set.ts";
 import { bindAddressNote } from "../ssh/remote-forward.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
-import type { HandshakeLimiter } from "./handshake-limiter.ts";
 
 interface Failure {
   reason: string;
@@ -30,7 +31,7 @@ export class TunnelRuntime {
   readonly name: string;
   readonly forwards: ForwardSet;
   private readonly log: Logger;
-  private readonly limiter: HandshakeLimiter;
+  private readonly dialer: Dialer;
   private readonly random: () => number;
   private readonly onChange: () => void;
   private connection: SshConnection | undefined;
@@ -42,6 +43,7 @@ export class TunnelRuntime {
   private lastErrorReason: string | undefined;
   private serverVersion = "";
   private hostKeyFingerprint = "";
+  private via: HopInfo[] = [];
   private connectedSince: string | undefined;
   private sessionBackoff: Backoff;
   private nextSessionAttempt = 0;
@@ -50,10 +52,10 @@ export class TunnelRuntime {
   private readonly heldRemotes = new Set<ForwardId>();
   private readonly boundPorts = new Map<ForwardId, number>();
 
-  constructor(name: string, options: { log: Logger; limiter: HandshakeLimiter; random: () => number; onChange: () => void }) {
+  constructor(name: string, options: { log: Logger; dialer: Dialer; random: () => number; onChange: () => void }) {
     this.name = name;
     this.log = options.log;
-    this.limiter = options.limiter;
+    this.dialer = options.dialer;
     this.random = options.random;
     this.onChange = options.onChange;
     this.sessionBackoff = new Backoff({ min: 1000, max: 60_000 });
@@ -173,6 +175,7 @@ export class TunnelRuntime {
     };
     if (this.connectedSince && this.state === "Connected") observation.connectedSince = this.connectedSince;
     if (this.lastErrorReason) observation.lastErrorReason = this.lastErrorReason;
+    if (this.via.length > 0) observation.via = this.via;
     return observation;
   }
 
@@ -267,21 +270,10 @@ export class TunnelRuntime {
     if (!replace || !this.connection) this.state = "Connecting";
     const server = `${spec.host}:${spec.port}`;
     let connection: SshConnection;
+    let via: HopInfo[];
     try {
-      connection = await this.limiter.run(server, async () => {
-        const opened = await SshConnection.open({
-          host: spec.host,
-          port: spec.port,
-          username: spec.username,
-          auth: spec.auth,
-          hostKey: spec.hostKey,
-          keepalive: spec.keepalive,
-        });
-        // Keep the slot until sshd has stopped counting this connection as a startup: freed at
-        // 'ready', the next handshake sometimes arrived while sshd still counted 10 and was dropped.
-        await opened.settled;
-        return opened;
-      });
+      // Direct or through jump hosts; handshakes are limited per server in there.
+      ({ connection, via } = await this.dialer.dial(routeOf(spec)));
     } catch (err) {
       this.lastError = messageOf(err);
       this.lastErrorReason = reasonOf(err);
@@ -302,6 +294,7 @@ export class TunnelRuntime {
     this.lastErrorReason = undefined;
     this.serverVersion = connection.serverVersion;
     this.hostKeyFingerprint = connection.hostKeyFingerprint;
+    this.via = via;
     this.connectedSince = new Date().toISOString();
     this.nextSessionAttempt = 0;
     connection.once("close", (err?: TunnelError) => this.onConnectionClosed(connection, err));

@@ -6,7 +6,7 @@ import path from "node:path";
 import { parseDuration } from "./duration.ts";
 import { formatFieldPath, type FieldIssue, type FieldPath } from "./field-path.ts";
 import type { RawDuration, RawTunnel } from "./raw.ts";
-import type { AuthSpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
+import type { AuthSpec, HopSpec, HostKeySpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
 import { canonicalJson } from "./canonical-json.ts";
 
 export interface NormaliseContext {
@@ -33,17 +33,15 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
   const baseDir = path.dirname(context.file);
   const resolvePath = (value: string): string => expandPath(value, context.homeDir, baseDir);
   const { spec } = raw;
+  const auth = normaliseAuth(spec.auth, resolvePath);
+  const hostKey = normaliseHostKey(spec.hostKey, resolvePath);
 
   const normalised: TunnelSpec = {
     host: spec.host,
     port: spec.port,
     username: spec.username,
-    auth: normaliseAuth(spec.auth, resolvePath),
-    hostKey: {
-      knownHostsFile: resolvePath(spec.hostKey.knownHostsFile),
-      fingerprints: [...spec.hostKey.fingerprints],
-      policy: spec.hostKey.policy,
-    },
+    auth,
+    hostKey,
     keepalive: {
       interval: duration(spec.keepalive.interval, ["spec", "keepalive", "interval"]),
       countMax: spec.keepalive.countMax,
@@ -69,6 +67,17 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
       })),
     },
   };
+  // Absent rather than empty: a tunnel without hops keeps the generation it always had.
+  if (spec.jump !== undefined && spec.jump.length > 0) {
+    normalised.jump = spec.jump.map((hop): HopSpec => ({
+      host: hop.host,
+      port: hop.port,
+      username: hop.username ?? spec.username,
+      auth: hop.auth ? normaliseAuth(hop.auth, resolvePath) : auth,
+      // A pin names one server's key: a hop inherits where keys are looked up and the policy only.
+      hostKey: hop.hostKey ? normaliseHostKey(hop.hostKey, resolvePath) : { ...hostKey, fingerprints: [] },
+    }));
+  }
   if (issues.length > 0) return { issues };
 
   const name = raw.metadata.name;
@@ -99,6 +108,10 @@ function normaliseAuth(auth: RawTunnel["spec"]["auth"], resolvePath: (value: str
   if (auth.passwordFile !== undefined) out.passwordFile = resolvePath(auth.passwordFile);
   if (auth.passwordEnv !== undefined) out.passwordEnv = auth.passwordEnv;
   return out;
+}
+
+function normaliseHostKey(hostKey: RawTunnel["spec"]["hostKey"], resolvePath: (value: string) => string): HostKeySpec {
+  return { knownHostsFile: resolvePath(hostKey.knownHostsFile), fingerprints: [...hostKey.fingerprints], policy: hostKey.policy };
 }
 
 /** `~` and `~/x` → home; absolute stays; relative → against the manifest's folder. */

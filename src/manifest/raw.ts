@@ -3,6 +3,21 @@
 
 export type RawDuration = number | string;
 
+export interface RawAuth {
+  privateKeyFile?: string;
+  passphraseFile?: string;
+  passphraseEnv?: string;
+  agent?: boolean | string;
+  passwordFile?: string;
+  passwordEnv?: string;
+}
+
+export interface RawHostKey {
+  knownHostsFile: string;
+  fingerprints: string[];
+  policy: "strict" | "accept-new" | "insecure-accept-any";
+}
+
 export interface RawTunnel {
   apiVersion: "tunnelctl/v1";
   kind: "Tunnel";
@@ -11,18 +26,18 @@ export interface RawTunnel {
     host: string;
     port: number;
     username: string;
-    auth: {
-      privateKeyFile?: string;
-      passphraseFile?: string;
-      passphraseEnv?: string;
-      agent?: boolean | string;
-      passwordFile?: string;
-      passwordEnv?: string;
-    };
-    hostKey: { knownHostsFile: string; fingerprints: string[]; policy: "strict" | "accept-new" | "insecure-accept-any" };
+    auth: RawAuth;
+    hostKey: RawHostKey;
     keepalive: { interval: RawDuration; countMax: number };
     reconnect: { minDelay: RawDuration; maxDelay: RawDuration };
     suspend: boolean;
+    jump?: Array<{
+      host: string;
+      port: number;
+      username?: string;
+      auth?: RawAuth;
+      hostKey?: RawHostKey;
+    }>;
     forwards: {
       local: Array<{ bindAddress: string; localPort: number; remoteHost: string; remotePort: number; connectTimeout: RawDuration }>;
       remote: Array<{ bindAddress: string; remotePort: number; localHost: string; localPort: number }>;

@@ -35,6 +35,19 @@ export interface HostKeySpec {
   policy: HostKeyPolicy; // default strict
 }
 
+/**
+ * One jump host (OpenSSH ProxyJump). username/auth/hostKey left out in the manifest are the
+ * tunnel's (hostKey: its knownHostsFile and policy; fingerprint pins name one server's key and are
+ * not inherited).
+ */
+export interface HopSpec {
+  host: string;
+  port: number; // default 22
+  username: string;
+  auth: AuthSpec;
+  hostKey: HostKeySpec;
+}
+
 export interface TunnelSpec {
   host: string;
   port: number; // default 22
@@ -45,6 +58,8 @@ export interface TunnelSpec {
   reconnect: { minDelay: number; maxDelay: number }; // default 1000 ms, 60000 ms
   suspend: boolean; // default false
   forwards: { local: LocalForwardSpec[]; remote: RemoteForwardSpec[] };
+  /** Jump hosts in order: hop 1 over TCP, each next one (and the target) through the previous. Absent = direct. */
+  jump?: HopSpec[];
 }
 
 /** One position in a manifest file, 1-based line and column. */

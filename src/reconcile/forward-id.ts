@@ -38,7 +38,7 @@ export function compareForwardKeys(
 
 /**
  * Canonical string over the session-level fields only: host, port, username, auth, hostKey,
- * keepalive. Forwards, reconnect and suspend are excluded — changing them never replaces the
+ * keepalive and the jump hosts (a hop added, removed or edited replaces the session). Forwards, reconnect and suspend are excluded — changing them never replaces the
  * session. Object keys are sorted and undefined fields dropped, so two specs that mean the same
  * session give the same key; `hostKey.fingerprints` is a set of pins, so its order is ignored.
  */
@@ -50,5 +50,6 @@ export function sessionKey(spec: TunnelSpec): string {
     auth: spec.auth,
     hostKey: { ...spec.hostKey, fingerprints: [...spec.hostKey.fingerprints].sort() },
     keepalive: spec.keepalive,
+    ...(spec.jump ? { jump: spec.jump.map((hop) => ({ ...hop, hostKey: { ...hop.hostKey, fingerprints: [...hop.hostKey.fingerprints].sort() } })) } : {}),
   });
 }

@@ -1,7 +1,8 @@
 // One SSH connection (ssh2 Client) with what tunnelctl needs of it: a TCP_NODELAY socket, host
 // key checking, auth, keepalive, typed errors, channel accounting and one terminal 'close' event.
 import { EventEmitter } from "node:events";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect } from "node:net";
+import type { Duplex } from "node:stream";
 import type {
   AcceptConnection,
   AnyAuthMethod,
@@ -200,14 +201,25 @@ export class SshConnection extends EventEmitter {
     if (!this.closedFlag) this.client.destroy();
   }
 
+  /** Close at once and report `err` as the reason (a jump host this connection ran through died). */
+  destroyWith(err: TunnelError): void {
+    if (this.closedFlag) return;
+    this.closeError = err;
+    this.client.destroy();
+  }
+
   private markClosed(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.emit("close", this.closeError);
   }
 
-  /** Open a connection; rejects with a typed error (HostKeyError, AuthError, ConnectionError, ...). */
-  static async open(options: ConnectionOptions): Promise<SshConnection> {
+  /**
+   * Open a connection; rejects with a typed error (HostKeyError, AuthError, ConnectionError, ...).
+   * `sock`: an open stream to the server instead of a new TCP connection (a jump host's
+   * direct-tcpip channel).
+   */
+  static async open(options: ConnectionOptions, sock?: Duplex): Promise<SshConnection> {
     const host = options.host;
     const port = options.port ?? 22;
     const where = formatHostPort(host, port);
@@ -232,9 +244,8 @@ export class SshConnection extends EventEmitter {
       };
       const timer = setTimeout(() => fail(new ConnectTimeoutError(`SSH server ${where}`, readyTimeout)), readyTimeout);
 
-      const sock: Socket = netConnect({ host, port });
       // ssh2 never sets it; without it each forwarded connection waits ~43 ms for a delayed ACK.
-      sock.setNoDelay(true);
+      const stream: Duplex = sock ?? netConnect({ host, port }).setNoDelay(true);
 
       client.on("handshake", () => {
         authAttempted = true;
@@ -273,7 +284,7 @@ export class SshConnection extends EventEmitter {
       });
 
       const config: Parameters<Client["connect"]>[0] = {
-        sock,
+        sock: stream,
         username: options.username,
         readyTimeout,
         keepaliveInterval: options.keepalive?.interval ?? 15_000,

@@ -6,7 +6,9 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
 import type { AuthOptions } from "./auth.ts";
-import { SshConnection } from "./connection.ts";
+import type { SshConnection } from "./connection.ts";
+import { Dialer } from "./dial/dialer.ts";
+import type { Endpoint, HopInfo } from "./dial/route.ts";
 import { ForwardNotFoundError, type TunnelError } from "./errors.ts";
 import { ForwardSet, type LocalForwardInfo, type RemoteForwardInfo } from "./forward-set.ts";
 import type { HostKeyPolicy } from "./host-key.ts";
@@ -31,11 +33,28 @@ export interface RemoteForwardInput {
   localPort: number;
 }
 
+export interface HostKeyInput {
+  knownHostsFile?: string;
+  fingerprints?: string[];
+  policy?: HostKeyPolicy;
+}
+
+/** A jump host; username, auth and hostKey left out are the session's (hostKey: not its fingerprint pins). */
+export interface JumpHostInput {
+  host: string;
+  port?: number;
+  username?: string;
+  auth?: AuthOptions;
+  hostKey?: HostKeyInput;
+}
+
 export interface ConnectOptions {
   username: string;
   port?: number;
   auth: AuthOptions;
-  hostKey?: { knownHostsFile?: string; fingerprints?: string[]; policy?: HostKeyPolicy };
+  hostKey?: HostKeyInput;
+  /** Jump hosts (ProxyJump) in order: hop 1 over TCP, each next one and the target through the previous. */
+  jump?: JumpHostInput[];
   keepalive?: { interval: number; countMax: number };
   /** ms allowed for TCP connect + handshake + auth (default 20000). */
   readyTimeout?: number;
@@ -69,13 +88,16 @@ export function normalizeRemote(input: RemoteForwardInput): RemoteForwardSpec {
 export class Session extends EventEmitter {
   readonly host: string;
   readonly forwards: ForwardSet;
+  /** The jump hosts the session runs through, with the host key each presented; [] when direct. */
+  readonly via: HopInfo[];
   private readonly connection: SshConnection;
   private closing: Promise<void> | undefined;
 
-  constructor(host: string, connection: SshConnection) {
+  constructor(host: string, connection: SshConnection, via: HopInfo[] = []) {
     super();
     this.host = host;
     this.connection = connection;
+    this.via = via;
     this.forwards = new ForwardSet();
     connection.once("close", (err?: TunnelError) => {
       void this.forwards.close().then(() => this.emit("close", err));
@@ -160,20 +182,28 @@ export class Session extends EventEmitter {
 
 /** Connect and open the initial forwards; rejects (and closes everything) if any of them fails. */
 export async function connect(host: string, options: ConnectOptions): Promise<Session> {
-  const connection = await SshConnection.open({
-    host,
-    port: options.port,
-    username: options.username,
-    auth: options.auth,
-    hostKey: {
-      knownHostsFile: options.hostKey?.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts"),
-      fingerprints: options.hostKey?.fingerprints,
-      policy: options.hostKey?.policy ?? "strict",
-    },
+  const hostKey = {
+    knownHostsFile: options.hostKey?.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts"),
+    fingerprints: options.hostKey?.fingerprints,
+    policy: options.hostKey?.policy ?? "strict",
+  };
+  const endpoint = (hop: JumpHostInput): Endpoint => ({
+    host: hop.host,
+    port: hop.port,
+    username: hop.username ?? options.username,
+    auth: hop.auth ?? options.auth,
+    hostKey: hop.hostKey
+      ? { knownHostsFile: hop.hostKey.knownHostsFile ?? hostKey.knownHostsFile, fingerprints: hop.hostKey.fingerprints, policy: hop.hostKey.policy ?? "strict" }
+      : { ...hostKey, fingerprints: undefined },
     keepalive: options.keepalive,
     readyTimeout: options.readyTimeout,
   });
-  const session = new Session(host, connection);
+  // The session's own hop sessions: closed with it (the controller shares them between tunnels).
+  const { connection, via } = await new Dialer({ shareHops: false }).dial({
+    hops: (options.jump ?? []).map(endpoint),
+    target: { host, port: options.port, username: options.username, auth: options.auth, hostKey, keepalive: options.keepalive, readyTimeout: options.readyTimeout },
+  });
+  const session = new Session(host, connection, via);
   await session.forwards.attach(connection);
   try {
     await Promise.all([

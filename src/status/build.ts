@@ -69,6 +69,7 @@ export function buildTunnelStatus(
         connectedSince: session.connectedSince ?? "",
         reconnects: session.reconnects,
         lastError: session.lastError,
+        ...(session.via !== undefined && session.via.length > 0 ? { via: session.via.map((hop) => ({ ...hop })) } : {}),
       },
       forwards: {
         local: observation.local.map(localForwardStatus),

@@ -37,6 +37,15 @@ export interface SessionObservation {
   lastError: string; // "" when none since the last successful connect
   /** One CamelCase word: AuthFailed, HostKeyMismatch, HostUnknown, ConnectionRefused, KeepaliveTimeout */
   lastErrorReason?: string;
+  /** The jump hosts of the live (or last) session, in order; absent for a direct one. */
+  via?: HopStatus[];
+}
+
+/** One jump host of a session: where, and the host key it presented. */
+export interface HopStatus {
+  host: string;
+  port: number;
+  hostKeyFingerprint: string;
 }
 
 /** Everything the controller knows about one tunnel, as input to buildTunnelStatus. */
@@ -91,6 +100,8 @@ export interface SessionStatus {
   connectedSince: string; // "" when not connected
   reconnects: number;
   lastError: string;
+  /** Jump hosts, in order (only for a session through jump hosts). */
+  via?: HopStatus[];
 }
 
 export interface TunnelStatusDoc {

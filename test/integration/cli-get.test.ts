@@ -88,7 +88,7 @@ describe("get", () => {
     const result = await runCli(["get", "manifests", "-o", "wide"], { cwd: dir });
     assert.equal(result.code, 0, describeRun(result));
     const [tunnels = "", forwards = ""] = result.stdout.split("\n\n");
-    assert.match(tunnels, /^NAME +PHASE +SESSION +FORWARDS +AGE +RECONNECTS +SERVER +MANIFEST +MESSAGE$/m);
+    assert.match(tunnels, /^NAME +PHASE +SESSION +FORWARDS +AGE +RECONNECTS +SERVER +VIA +MANIFEST +MESSAGE$/m);
     assert.match(tunnels, /^db +Ready +Connected +2\/2 active +5m +2 +SSH-2\.0-OpenSSH_9\.2p1 +db\.yaml$/m);
     assert.match(tunnels, /^cache +Failed +Backoff +- +- +5 +- +db\.yaml +Cannot connect/m);
     assert.match(forwards, /^TUNNEL +KIND +LISTEN +TARGET +STATE +CONNS +IN +OUT +MESSAGE$/m);
