@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { describeRun, runCli } from "../helpers/cli.ts";
-import { manifest, phaseIs, waitForStatus, type StatusDoc } from "../helpers/controller.ts";
+import { manifest, phaseIs, readStatus, waitForStatus, type StatusDoc } from "../helpers/controller.ts";
 import { clientPidsOf, directTcpipTo, loginsOn, wrongKnownHosts } from "../helpers/jump.ts";
 import { openLive, randomPayload, roundTrip, sha256, startEchoServer, waitFor } from "../helpers/net.ts";
 import { TestScope } from "../helpers/scope.ts";
@@ -136,4 +136,49 @@ describe("jump hosts under tunnelctl run", { skip: !haveSshd }, () => {
     await assertFlows(localPort, "the last good chain while the edit is refused");
     await ctl.stop();
   });
+
+  it("a 100-tunnel cold start through one stock bastion (MaxStartups 10:30:100): no handshake dropped", async () => {
+    const [bastion, target] = await Promise.all([scope.sshd({ stockLimits: true }), scope.sshd({ stockLimits: true })]);
+    const echo = await startEchoServer();
+    scope.defer(() => echo.close());
+    const count = 100;
+    const ports = new Set<number>();
+    while (ports.size < count) ports.add(await freePort());
+    const portList = [...ports];
+    const dir = scope.tempDir();
+    // Two multi-document files: each load wants 50 sessions in the same instant.
+    const files = ["fleet-a.yaml", "fleet-b.yaml"];
+    const via = jumpYaml([{ sshd: bastion }]);
+    files.forEach((file, f) => {
+      const docs = portList.slice(f * 50, f * 50 + 50).map((localPort, i) => manifest(target, `fleet-${f}-${i}`, { local: [{ localPort, remotePort: echo.port }] }, { spec: via }));
+      writeFileSync(join(dir, file), docs.join("---\n"));
+    });
+    const statuses = (): StatusDoc[] => files.flatMap((file) => readStatus(join(dir, `${file}.status`)) ?? []);
+    const started = Date.now();
+    const ctl = scope.run(dir);
+    await waitFor(() => statuses().length === count && statuses().every((d) => d.status.phase === "Ready"), "all 100 tunnels Ready", 60_000).catch((err: Error) => {
+      const notReady = statuses().filter((d) => d.status.phase !== "Ready");
+      throw new Error(`${err.message}: not Ready: ${notReady.slice(0, 5).map((d) => `${d.metadata.name} ${d.status.phase} ${d.status.session.lastError}`).join(", ")}\n${ctl.output().slice(-3000)}`);
+    });
+    process.stderr.write(`# 100 tunnels through one bastion Ready ${Date.now() - started} ms after start\n`);
+    for (const doc of statuses()) {
+      assert.equal(doc.status.session.reconnects, 0, `${doc.metadata.name} reconnected`);
+      assert.equal(doc.status.session.lastError, "", doc.metadata.name);
+    }
+    assert.doesNotMatch(ctl.output(), /before the handshake|during authentication|connect failed/, "a handshake failed");
+    await waitFor(() => connectionsIn(target) >= count, `${count} connections in the target's log`, 5_000).catch(() => undefined);
+    for (const [what, sshd] of [["bastion", bastion], ["target", target]] as const) {
+      assert.doesNotMatch(sshd.logs(), /MaxStartups|drop connection/i, `the ${what} throttled or dropped connections`);
+    }
+    assert.equal(connectionsIn(bastion), 1, "one shared bastion session");
+    assert.equal(connectionsIn(target), count, "one target connection per tunnel, no retries");
+    await assertFlows(portList[0]!, "the first tunnel");
+    await assertFlows(portList[count - 1]!, "the last tunnel");
+    assert.equal(await ctl.stop(), 0);
+  });
 });
+
+/** TCP connections sshd accepted, from its log. */
+function connectionsIn(sshd: Sshd): number {
+  return [...sshd.logs().matchAll(/Connection from \S+ port \d+ on /g)].length;
+}

@@ -69,10 +69,10 @@ export class Dialer {
     try {
       const target = route.target;
       const where = formatHostPort(target.host, target.port ?? 22);
-      const sock = last ? await this.channelTo(last, where, target) : undefined;
+      let sock: Duplex | undefined;
       let connection: SshConnection;
       try {
-        connection = await this.handshake(target, sock);
+        connection = await this.handshake(target, async () => (sock = last ? await this.channelTo(last, where, target) : undefined));
       } catch (err) {
         // A hop that died under the handshake is the news, not the broken pipe it left.
         throw (last && this.lostOnTheWay(last)) ?? err;
@@ -110,15 +110,12 @@ export class Dialer {
     let connection: SshConnection;
     let sock: Duplex | undefined;
     try {
-      sock = previous ? await this.channelTo(previous, hopLabel(hop.index, hop.endpoint), hop.endpoint) : undefined;
-      try {
-        connection = await this.handshake(hop.endpoint, sock);
-      } catch (err) {
-        throw (previous && this.lostOnTheWay(previous)) ?? hopError(hop.index, hop.endpoint, err);
-      }
+      const what = hopLabel(hop.index, hop.endpoint);
+      connection = await this.handshake(hop.endpoint, async () => (sock = previous ? await this.channelTo(previous, what, hop.endpoint) : undefined));
     } catch (err) {
       if (previous) this.release(previous);
-      throw err;
+      // A hop before this one that died is the news; else it is this hop's failure (named once).
+      throw (previous && this.lostOnTheWay(previous)) ?? hopError(hop.index, hop.endpoint, err);
     }
     hop.connection = connection;
     connection.setMaxListeners(0);
@@ -143,10 +140,14 @@ export class Dialer {
     }
   }
 
-  /** TCP (or `sock`) + SSH handshake + auth, inside the server's gate slot. */
-  private handshake(endpoint: Endpoint, sock: Duplex | undefined): Promise<SshConnection> {
+  /**
+   * TCP connection (or a channel from the previous hop: `openSock`) + SSH handshake + auth, inside
+   * the server's gate slot. The channel opens inside it too: opening one makes the hop connect to
+   * the server, and sshd counts that connection as a startup from then on.
+   */
+  private handshake(endpoint: Endpoint, openSock: () => Promise<Duplex | undefined>): Promise<SshConnection> {
     return this.gate.run(formatHostPort(endpoint.host, endpoint.port ?? 22), async () => {
-      const opened = await SshConnection.open(endpoint, sock);
+      const opened = await SshConnection.open(endpoint, await openSock());
       // Keep the slot until sshd has stopped counting this connection as a startup: freed at
       // 'ready', the next handshake sometimes arrived while sshd still counted 10 and was dropped.
       await opened.settled;
