@@ -78,6 +78,7 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
       hostKey: hop.hostKey ? normaliseHostKey(hop.hostKey, resolvePath) : { ...hostKey, fingerprints: [] },
     }));
   }
+  if (spec.connectTimeout !== undefined) normalised.connectTimeout = spec.connectTimeout;
   if (issues.length > 0) return { issues };
 
   const name = raw.metadata.name;

@@ -31,6 +31,10 @@ export interface RawTunnel {
     keepalive: { interval: RawDuration; countMax: number };
     reconnect: { minDelay: RawDuration; maxDelay: RawDuration };
     suspend: boolean;
+    /** spec.sshConfig: a path, or true for ~/.ssh/config. */
+    sshConfig?: string | boolean;
+    /** Not in the schema: ConnectTimeout from the ssh config, in ms. */
+    connectTimeout?: number;
     jump?: Array<{
       host: string;
       port: number;

@@ -60,6 +60,8 @@ export interface TunnelSpec {
   forwards: { local: LocalForwardSpec[]; remote: RemoteForwardSpec[] };
   /** Jump hosts in order: hop 1 over TCP, each next one (and the target) through the previous. Absent = direct. */
   jump?: HopSpec[];
+  /** ms allowed for TCP connect + handshake + auth, per hop and target (ConnectTimeout from spec.sshConfig); default 20000. */
+  connectTimeout?: number;
 }
 
 /** One position in a manifest file, 1-based line and column. */

@@ -22,12 +22,12 @@ export interface HopInfo {
   hostKeyFingerprint: string;
 }
 
-/** A tunnel's route: its hops (each with the tunnel's keepalive) and the target. */
+/** A tunnel's route: its hops (each with the tunnel's keepalive and connect timeout) and the target. */
 export function routeOf(spec: TunnelSpec): Route {
-  const keepalive = spec.keepalive;
+  const common = { keepalive: spec.keepalive, ...(spec.connectTimeout !== undefined ? { readyTimeout: spec.connectTimeout } : {}) };
   return {
-    hops: (spec.jump ?? []).map((hop) => ({ host: hop.host, port: hop.port, username: hop.username, auth: hop.auth, hostKey: hop.hostKey, keepalive })),
-    target: { host: spec.host, port: spec.port, username: spec.username, auth: spec.auth, hostKey: spec.hostKey, keepalive },
+    hops: (spec.jump ?? []).map((hop) => ({ host: hop.host, port: hop.port, username: hop.username, auth: hop.auth, hostKey: hop.hostKey, ...common })),
+    target: { host: spec.host, port: spec.port, username: spec.username, auth: spec.auth, hostKey: spec.hostKey, ...common },
   };
 }
 
