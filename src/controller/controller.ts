@@ -17,6 +17,7 @@ import { HandshakeLimiter } from "./handshake-limiter.ts";
 import { WorkQueue } from "./queue.ts";
 import { TunnelRuntime } from "./tunnel-runtime.ts";
 import type { Controller, ControllerOptions } from "./types.ts";
+import { ConfigWatcher } from "./config-watcher.ts";
 import { DirectoryWatcher, listManifests } from "./watcher.ts";
 
 export const DEFAULT_RESYNC_MS = 30_000;
@@ -47,6 +48,8 @@ class TunnelController implements Controller {
   /** One for all tunnels: handshakes are limited per server, and hop sessions are shared. */
   private readonly dialer = new Dialer({ gate: new HandshakeLimiter() });
   private readonly watcher: DirectoryWatcher;
+  /** The ssh configs that manifests read (spec.sshConfig): an edit loads those manifests again. */
+  private readonly configWatcher = new ConfigWatcher((manifest) => this.hintFile(manifest));
   private readonly lastStatus = new Map<string, TunnelStatusDoc[]>();
   private readonly statusFiles = new Set<string>();
   /** Per manifest file, the counters its status was last refreshed for. */
@@ -125,6 +128,7 @@ class TunnelController implements Controller {
     for (const t of this.timers) clearInterval(t);
     for (const t of this.trailing.values()) clearTimeout(t);
     await this.watcher.close();
+    await this.configWatcher.close();
     await this.queue.stop();
     await this.fileChain;
     await Promise.all([...this.runtimes.values()].map((r) => r.shutdown().catch(() => undefined)));
@@ -217,6 +221,7 @@ class TunnelController implements Controller {
       this.log.error({ files: files.map((f) => this.desired.display(f)), err }, "cannot read manifests");
       return;
     }
+    if (changed.files.size > 0) this.configWatcher.update(this.desired.sshConfigPaths());
     if (changed.names.size > 0) this.log.debug({ tunnels: [...changed.names] }, "manifests changed");
     for (const name of changed.names) this.queue.add(name);
     for (const f of changed.files) await this.writeFileStatus(f);

@@ -25,6 +25,8 @@ export const nodeSshConfigIo: SshConfigIo = {
 };
 
 export interface LoadedSshConfig {
+  /** The config file (its Includes are in `config`). */
+  file: string;
   /** The config as ssh sees it: Includes replaced by what they include. */
   config: SSHConfig;
   /** Where a directive of `config` was written. */
@@ -134,7 +136,7 @@ export function loadSshConfig(file: string, homeDir: string, io: SshConfigIo = n
   const top = readConfigFile(file, true)!;
   const config = new SSHConfig();
   config.push(...expand(top, file, 0, false));
-  return { config, where: (line) => positions.get(line) ?? { file, line: 0 } };
+  return { file, config, where: (line) => positions.get(line) ?? { file, line: 0 } };
 }
 
 /** The values of a directive, unquoted (`Include a b "c d"` → a, b, c d). */

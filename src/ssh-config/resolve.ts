@@ -56,6 +56,7 @@ const UNSUPPORTED: Record<string, string> = {
 /** The settings for `alias`; throws SshConfigError naming the file, line and directive. */
 export function resolveHost(loaded: LoadedSshConfig, alias: string, context: ResolveContext): HostSettings {
   refuseMatchExec(loaded);
+  refuseUnknownAlias(loaded, alias);
   const computed = loaded.config.compute(alias, { ignoreCase: true, matchExec: false });
   const first = (key: string): string | undefined => {
     const value = computed[key];
@@ -160,6 +161,22 @@ export function hostKeyPolicy(value: string): StrictHostKeyChecking | undefined 
 function yesNo(value: string): boolean | undefined {
   const lower = value.toLowerCase();
   return lower === "yes" ? true : lower === "no" ? false : undefined;
+}
+
+/**
+ * A name that no Host block names (other than `Host *`) and that does not look like a host name
+ * (no dot, not an address, not localhost) is a typo in an alias, not a server: say so, with the
+ * aliases there are, instead of trying to resolve it.
+ */
+function refuseUnknownAlias(loaded: LoadedSshConfig, alias: string): void {
+  if (/[.:]/.test(alias) || alias === "localhost") return;
+  const hostPatterns = flatten(loaded.config).flatMap((line) =>
+    line.type === LineType.DIRECTIVE && "config" in line && /^host$/i.test(line.param) ? [valuesOf(line)] : [],
+  );
+  if (hostPatterns.some((patterns) => patterns.some((p) => p !== "*") && glob(patterns, alias))) return;
+  const known = hostPatterns.flat().filter((p) => !/[*?!]/.test(p));
+  const list = known.length === 0 ? "it has no Host aliases" : `its aliases: ${known.slice(0, 10).join(", ")}${known.length > 10 ? ", …" : ""}`;
+  throw new SshConfigError(loaded.file, 0, `"${alias}" is not a Host alias here and not a host name (${list})`);
 }
 
 /** `Match exec` runs a command to decide: tunnelctl runs none, and guessing could pick other settings. */
