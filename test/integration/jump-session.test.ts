@@ -1,7 +1,7 @@
 // Jump hosts (ProxyJump) through the Session API, against real OpenSSH sshds on loopback: hop A and
 // hop B at LogLevel DEBUG1 (they log every direct-tcpip they open) in front of the target.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect, type ConnectOptions, type JumpHostInput, type Session, type TunnelError } from "../../src/index.ts";
@@ -106,6 +106,37 @@ describe("jump hosts through the Session API", { skip: !haveSshd }, () => {
       assert.ok(err.message.startsWith(`hop 2 (127.0.0.1:${nowhere}): ConnectionRefused hop 1 (127.0.0.1:${hopA.port}) cannot reach it`), err.message);
       return true;
     });
+  });
+
+  it("accept-new on a hop records that hop's key in its own known_hosts", async () => {
+    const learned = join(scope.tempDir(), "known_hosts");
+    writeFileSync(learned, "");
+    const session = await connect("127.0.0.1", targetOptions(target, [hop(hopA, { hostKey: { knownHostsFile: learned, policy: "accept-new" } })]));
+    sessions.push(session);
+    assert.equal(readFileSync(learned, "utf8"), `[127.0.0.1]:${hopA.port} ${hopA.hostPublicKey}\n`);
+    await session.close();
+  });
+
+  it("a middle hop that dies ends the session with hop 2's error", async () => {
+    const middle = await scope.sshd();
+    const session = await connect("127.0.0.1", targetOptions(target, [hop(hopA), hop(middle)]));
+    sessions.push(session);
+    const closed = new Promise<TunnelError | undefined>((resolve) => session.once("close", resolve));
+    await middle.kill();
+    const err = await closed;
+    assert.ok(err?.message.startsWith(`hop 2 (127.0.0.1:${middle.port}): `), err?.message);
+    await waitFor(() => clientPidsOf(hopA.port).length === 0, "hop 1's session to close once nothing rides it");
+  });
+
+  it("a target that dies behind a live hop ends the session at once (not after keepalives)", async () => {
+    const doomed = await scope.sshd();
+    const session = await connect("127.0.0.1", targetOptions(doomed, [hop(hopA)], { keepalive: { interval: 60_000, countMax: 3 } }));
+    sessions.push(session);
+    const closed = new Promise<TunnelError | undefined>((resolve) => session.once("close", resolve));
+    await doomed.kill();
+    const err = await closed;
+    assert.ok(!err?.message.startsWith("hop "), `the target's loss, not a hop's: ${err?.message}`);
+    await waitFor(() => clientPidsOf(hopA.port).length === 0, "hop 1's session to close once nothing rides it");
   });
 
   it("a hop that dies ends the session with that hop's error", async () => {

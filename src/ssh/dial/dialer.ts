@@ -158,6 +158,11 @@ export class Dialer {
   /** `connection` rides `hop` through `sock`: it goes down with the hop, and leaves when its channel closes. */
   private board(hop: HopSession, connection: SshConnection, sock: Duplex): void {
     hop.passengers.add(connection);
+    // The server behind the channel hung up (the hop saw its TCP connection close and sent EOF):
+    // ssh2 neither ends nor closes a stream it was given when it ends, so the channel (and the
+    // session on it) would hang until a keepalive gave up. Close the channel: the hop answers with
+    // its own close, and the session closes with it.
+    sock.once("end", () => sock.destroy());
     sock.once("close", () => {
       hop.passengers.delete(connection);
       this.release(hop);
