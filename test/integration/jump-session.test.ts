@@ -117,35 +117,32 @@ describe("jump hosts through the Session API", { skip: !haveSshd }, () => {
     await session.close();
   });
 
-  it("a middle hop that dies ends the session with hop 2's error", async () => {
-    const middle = await scope.sshd();
-    const session = await connect("127.0.0.1", targetOptions(target, [hop(hopA), hop(middle)]));
+  /** Open a session through `jump` to `to`, kill `victim`, and return the error the session closed with. */
+  async function lossWhenKilled(to: Sshd, jump: JumpHostInput[], victim: Sshd, extra: Partial<ConnectOptions> = {}): Promise<TunnelError | undefined> {
+    const session = await connect("127.0.0.1", targetOptions(to, jump, extra));
     sessions.push(session);
     const closed = new Promise<TunnelError | undefined>((resolve) => session.once("close", resolve));
-    await middle.kill();
-    const err = await closed;
+    await victim.kill();
+    return closed;
+  }
+
+  it("a middle hop that dies ends the session with hop 2's error", async () => {
+    const middle = await scope.sshd();
+    const err = await lossWhenKilled(target, [hop(hopA), hop(middle)], middle);
     assert.ok(err?.message.startsWith(`hop 2 (127.0.0.1:${middle.port}): `), err?.message);
     await waitFor(() => clientPidsOf(hopA.port).length === 0, "hop 1's session to close once nothing rides it");
   });
 
   it("a target that dies behind a live hop ends the session at once (not after keepalives)", async () => {
     const doomed = await scope.sshd();
-    const session = await connect("127.0.0.1", targetOptions(doomed, [hop(hopA)], { keepalive: { interval: 60_000, countMax: 3 } }));
-    sessions.push(session);
-    const closed = new Promise<TunnelError | undefined>((resolve) => session.once("close", resolve));
-    await doomed.kill();
-    const err = await closed;
+    const err = await lossWhenKilled(doomed, [hop(hopA)], doomed, { keepalive: { interval: 60_000, countMax: 3 } });
     assert.ok(!err?.message.startsWith("hop "), `the target's loss, not a hop's: ${err?.message}`);
     await waitFor(() => clientPidsOf(hopA.port).length === 0, "hop 1's session to close once nothing rides it");
   });
 
   it("a hop that dies ends the session with that hop's error", async () => {
     const hopC = await scope.sshd();
-    const session = await connect("127.0.0.1", targetOptions(target, [hop(hopC), hop(hopB)]));
-    sessions.push(session);
-    const closed = new Promise<TunnelError | undefined>((resolve) => session.once("close", resolve));
-    await hopC.kill();
-    const err = await closed;
+    const err = await lossWhenKilled(target, [hop(hopC), hop(hopB)], hopC);
     assert.ok(err, "the session closed without an error");
     assert.ok(err.message.startsWith(`hop 1 (127.0.0.1:${hopC.port}): `), err.message);
     assert.ok(["ConnectionLost", "KeepaliveTimeout"].includes(err.reason), err.reason);
