@@ -2,7 +2,7 @@
 // server through the ProxyJump bastion the config describes; editing the config moves the tunnel
 // to another server (make-before-break, listener held); `tunnelctl validate` resolves the config.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { describeRun, runCli } from "../helpers/cli.ts";
@@ -43,15 +43,18 @@ describe("spec.sshConfig against OpenSSH", { skip: !haveSshd }, () => {
     await scope.dispose();
   });
 
-  it("an alias with HostName/Port/User/IdentityFile/ProxyJump; a config edit moves the tunnel to another server", async () => {
+  it("an alias with HostName/Port/IdentityFile/ProxyJump, User from an Include; a config edit moves the tunnel to another server", async () => {
     const [bastion, first, second] = await Promise.all([scope.sshd({ config: ["LogLevel DEBUG1"] }), scope.sshd(), scope.sshd()]);
     const echo = await startEchoServer();
     scope.defer(() => echo.close());
     const dir = scope.tempDir();
     const configDir = scope.tempDir();
     const config = join(configDir, "config");
+    // The defaults live in an Include'd file (a glob), as in many real configs.
+    mkdirSync(join(configDir, "conf.d"));
+    writeFileSync(join(configDir, "conf.d", "90-defaults.conf"), ["Host *", `  User ${bastion.username}`, "  ServerAliveInterval 2", ""].join("\n"));
     const write = (db: Sshd): void =>
-      writeFileSync(config, [hostBlock("bastion", bastion), hostBlock("db", db, ["ProxyJump bastion"]), "Host *", `  User ${bastion.username}`, "  ServerAliveInterval 2", ""].join("\n"));
+      writeFileSync(config, [`Include ${configDir}/conf.d/*.conf`, hostBlock("bastion", bastion), hostBlock("db", db, ["ProxyJump bastion"])].join("\n"));
     write(first);
     const localPort = await freePort();
     const file = join(dir, "db.yaml");
