@@ -58,11 +58,6 @@ export class Dialer {
     this.share = options.shareHops ?? true;
   }
 
-  /** Hop sessions open or opening now. */
-  get hopSessions(): number {
-    return this.hops.size;
-  }
-
   /** Open a connection to the route's target; rejects with a typed error naming the hop that failed. */
   async dial(route: Route): Promise<Dialed> {
     const last = route.hops.length > 0 ? await this.acquire(route.hops, route.hops.length - 1) : undefined;
@@ -118,7 +113,6 @@ export class Dialer {
       throw (previous && this.lostOnTheWay(previous)) ?? hopError(hop.index, hop.endpoint, err);
     }
     hop.connection = connection;
-    connection.setMaxListeners(0);
     connection.once("close", (err?: TunnelError) => {
       hop.lost = hopError(hop.index, hop.endpoint, err ?? closedError(hop.endpoint));
       if (this.hops.get(hop.key) === hop) this.hops.delete(hop.key);
