@@ -127,6 +127,18 @@ describe("jump hosts under tunnelctl run", { skip: !haveSshd }, () => {
     await assertFlows(localPort, "through two hops after the edit");
     live.socket.destroy();
 
+    // The middle hop crashes under the live two-hop chain: hop 2 is named, and the chain comes back.
+    const held = await openLive(localPort);
+    await held.ping("before hop 2 crashes");
+    const before = st(readStatus(status)!).session.reconnects;
+    await hopB.kill();
+    await waitFor(() => held.closed, "the connection through the dead chain closed (not hung)");
+    const down = await waitForStatus(status, (d) => st(d).session.state === "Backoff" && st(d).session.lastError.startsWith(`hop 2 (127.0.0.1:${hopB.port}): `), "Backoff naming hop 2", ctl);
+    assert.equal(st(down).forwards.local[0]!.reason, "SessionDown", "the listener is held");
+    await hopB.start();
+    await waitForStatus(status, (d) => phaseIs("Ready")(d) && st(d).session.reconnects === before + 1, "Ready again through both hops", ctl, 20_000);
+    await assertFlows(localPort, "through two hops after hop 2 came back");
+
     const badKnownHosts = join(scope.tempDir(), "known_hosts");
     writeFileSync(badKnownHosts, wrongKnownHosts(hopB, hopA));
     write(jumpYaml([{ sshd: hopA }, { sshd: hopB, knownHostsFile: badKnownHosts }]));
