@@ -15,10 +15,11 @@ import { MiB, formatSize, parseSize } from "./lib/stats.ts";
 import { runBackpressure } from "./sections/backpressure.ts";
 import { runConcurrency } from "./sections/concurrency.ts";
 import { runFleet } from "./sections/fleet.ts";
+import { runSocks } from "./sections/socks.ts";
 import { runSetup } from "./sections/setup.ts";
 import { runThroughput } from "./sections/throughput.ts";
 
-const SECTIONS = ["throughput", "setup", "concurrency", "backpressure", "reconcile", "scale"] as const;
+const SECTIONS = ["throughput", "setup", "concurrency", "backpressure", "socks", "reconcile", "scale"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
@@ -187,6 +188,10 @@ try {
     log(`  tunnelctl (rig) stopped in ${stopMs} ms`);
     await rig.close();
     rig = undefined;
+  }
+  if (sections.has("socks")) {
+    log("socks: SOCKS5 through tunnelctl's dynamic forward and ssh -D");
+    await runSocks(report, { connections: quick ? 100 : 500, rounds: quick ? 2 : 4, size: quick ? 64 * 1024 * 1024 : 256 * 1024 * 1024, log });
   }
   if (sections.has("reconcile") || sections.has("scale")) {
     await runFleet(report, {

@@ -283,7 +283,8 @@ async function runOneFleet(infra: Infra, size: number, options: OneOptions, repo
   for (const t of tunnels) writeFileSync(join(dir, t.file), tunnelManifest(t.name, t.server, t.local, t.remote, bastion));
 
   const statusDir = options.statusDirElsewhere ? mkdtempSync(join(infra.dir, `status-${size}-`)) : dir;
-  const extraArgs = [...(options.statusDirElsewhere ? ["--status-dir", statusDir] : []), ...options.runArgs];
+  const metricsPort = ports.take();
+  const extraArgs = [...(options.statusDirElsewhere ? ["--status-dir", statusDir] : []), "--metrics-address", `127.0.0.1:${metricsPort}`, ...options.runArgs];
   log(`fleet: ${label}: cold start`);
   const tSpawn = performance.now();
   const tunnelctl = startTunnelctl(`tunnelctl (${size})`, dir, { cpuProfDir: options.cpuProfDir, built: options.built, extraArgs, root: options.root, nodeArgs: options.nodeArgs });
@@ -308,6 +309,12 @@ async function runOneFleet(infra: Infra, size: number, options: OneOptions, repo
     report.add("scale", `idle CPU over ${options.idleWindowMs / 1000} s, all Ready`, label, "% of a core", [idlePercent]);
     log(`  idle CPU ${idlePercent.toFixed(1)} % of a core`);
     log(`  controller started after ${startedMs.toFixed(0)} ms, all Ready after ${readyMs.toFixed(0)} ms, RSS ${(rssReady / MiB).toFixed(1)} MiB`);
+    // What a Prometheus scrape of this fleet costs: time to answer and size of the text.
+    const scrape = await measureScrapes(metricsPort, SCRAPES);
+    report.add("scale", `/metrics scrape (${SCRAPES} sequential, all Ready)`, label, "ms", scrape.ms);
+    report.add("scale", "/metrics response size", label, "KiB", [scrape.bytes / 1024]);
+    report.add("scale", "/metrics series", label, "series", [scrape.series]);
+    log(`  /metrics: ${(scrape.bytes / 1024).toFixed(0)} KiB, ${scrape.series} series, p50 ${percentile(scrape.ms, 50).toFixed(1)} ms`);
     report.add("scale", "spawn → 'controller started'", label, "ms", [startedMs]);
     report.add("scale", "cold start: spawn → every status Ready", label, "ms", [readyMs]);
     report.add("scale", "CPU for the cold start", label, "CPU s", [coldCpu]);
@@ -402,4 +409,20 @@ async function runEdits(
     await sleep(EDIT_SPACING_MS);
   }
   return { ok, failed, lastError };
+}
+
+const SCRAPES = 10;
+
+/** `count` scrapes of /metrics one after another: each one's time, and the last one's size. */
+async function measureScrapes(port: number, count: number): Promise<{ ms: number[]; bytes: number; series: number }> {
+  const ms: number[] = [];
+  let text = "";
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    text = await res.text();
+    ms.push(performance.now() - t0);
+  }
+  const series = text.split("\n").filter((line) => line !== "" && !line.startsWith("#")).length;
+  return { ms, bytes: Buffer.byteLength(text), series };
 }

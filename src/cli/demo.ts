@@ -11,13 +11,12 @@ import { generateDemoKeys } from "../demo/keys.ts";
 import { EXIT_INVALID, type CliOutput } from "./exit-codes.ts";
 import { freeLoopbackPort, writeDemoFiles } from "./demo-files.ts";
 import { renderForwards, renderTunnels } from "./get-format.ts";
+import { watchTable } from "./table-watch.ts";
 import { createLogger, flushLogger } from "./logger.ts";
 import { displayPathOf } from "./manifest-files.ts";
 import { handleSignals } from "./shutdown.ts";
-import { readStatusTree } from "./status-files.ts";
 
 export const DEMO_BANNER = "hello from the demo service";
-const TABLE_REFRESH_MS = 1_000;
 // Short, so that connection counters move in the table while someone plays with it.
 const DEMO_STATUS_INTERVAL_MS = 2_000;
 
@@ -57,8 +56,17 @@ export async function runDemo(options: DemoOptions, output: CliOutput): Promise<
       echoPort: echo.port,
     });
     controller = await startController({ dir, statusIntervalMs: DEMO_STATUS_INTERVAL_MS, logger, homeDir: os.homedir() });
-    output.out(instructions({ sshPort: server.port, fingerprint: server.hostKeyFingerprint, echoPort: echo.port, localPort, manifest }));
-    stopTable = watchTable(dir, output);
+    const banner = instructions({ sshPort: server.port, fingerprint: server.hostKeyFingerprint, echoPort: echo.port, localPort, manifest });
+    const terminal = process.stdout.isTTY === true;
+    if (!terminal) output.out(banner);
+    stopTable = watchTable({
+      root: dir,
+      output,
+      render: (docs) =>
+        docs.length === 0 ? "(no status yet)\n" : `${renderTunnels(docs, { now: Date.now(), age: false })}\n${renderForwards(docs, { compact: true })}`,
+      ...(terminal ? { terminal: { header: `${banner}\n`, width: () => process.stdout.columns || 80 } } : {}),
+      fitPlain: true,
+    });
   } catch (err) {
     signals.dispose();
     logger.error({ err }, "demo failed to start");
@@ -70,7 +78,7 @@ export async function runDemo(options: DemoOptions, output: CliOutput): Promise<
   return signals.done;
 }
 
-interface Endpoints {
+export interface Endpoints {
   sshPort: number;
   fingerprint: string;
   echoPort: number;
@@ -78,49 +86,18 @@ interface Endpoints {
   manifest: string;
 }
 
-function instructions(at: Endpoints): string {
+/** The demo's banner: every line fits 80 columns (a terminal's default width). */
+export function instructions(at: Endpoints): string {
   const manifest = displayPathOf(at.manifest);
-  return `tunnelctl demo: an SSH server, a service and a tunnel between them, all on 127.0.0.1
-
-  SSH server     127.0.0.1:${at.sshPort} (embedded; host key ${at.fingerprint})
-  echo service   127.0.0.1:${at.echoPort} (says "${DEMO_BANNER}", then echoes what you type)
-  manifest       ${manifest}
-
-  try: nc 127.0.0.1 ${at.localPort}   (or telnet)
-       — the local forward: through the SSH session to the echo service.
-       The remote forward's port (chosen by the server) is in the table below; nc to it too.
+  return `tunnelctl demo: an SSH server, a service and a tunnel between them, on loopback
+  SSH server    127.0.0.1:${at.sshPort} (embedded), host key pinned in the manifest:
+                ${at.fingerprint}
+  echo service  127.0.0.1:${at.echoPort} (greets, then echoes what you type)
+  try: nc 127.0.0.1 ${at.localPort}   (the local forward, through SSH to the service;
+       the remote forward's port, chosen by the server, is in the table below)
   edit ${manifest} — add a forward, change a port — and watch the table
   status files: tunnelctl get ${displayPathOf(path.dirname(at.manifest))} (-o wide | yaml | json)
   Ctrl-C to stop
-
 `;
 }
 
-/** Re-reads the status files every second and prints the table when it differs from the last one. */
-function watchTable(dir: string, output: CliOutput): () => void {
-  let last = "";
-  let busy = false;
-  const refresh = async (): Promise<void> => {
-    if (busy) return;
-    busy = true;
-    try {
-      const snapshot = await readStatusTree(dir);
-      const body =
-        snapshot.docs.length === 0
-          ? "(no status yet)\n"
-          : `${renderTunnels(snapshot.docs, { now: Date.now(), age: false })}\n${renderForwards(snapshot.docs)}`;
-      const text = [body, ...snapshot.problems.map((problem) => `! ${problem}\n`)].join("");
-      if (text !== last) {
-        last = text;
-        output.out(`--- ${new Date().toLocaleTimeString()} ---\n${text}\n`);
-      }
-    } catch {
-      // The directory is being edited or was removed: keep the last table, try again.
-    } finally {
-      busy = false;
-    }
-  };
-  void refresh();
-  const timer = setInterval(() => void refresh(), TABLE_REFRESH_MS);
-  return () => clearInterval(timer);
-}

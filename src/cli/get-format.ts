@@ -1,6 +1,10 @@
 // Rendering status documents for people: the `get` table, its wide form and the demo's view.
 // Pure: the clock is passed in.
-import type { LocalForwardStatus, RemoteForwardStatus, TunnelStatusDoc } from "../status/index.ts";
+import { parseDuration } from "../manifest/duration.ts";
+import type { DynamicForwardStatus, LocalForwardStatus, RemoteForwardStatus, TunnelStatusDoc } from "../status/index.ts";
+
+/** A status not confirmed for this many of its confirm intervals is stale (kubectl: node NotReady/Unknown). */
+export const STALE_AFTER_INTERVALS = 3;
 
 export interface TableOptions {
   /** Now, in ms since the epoch, for the AGE column. */
@@ -17,52 +21,63 @@ export function renderTunnels(docs: readonly TunnelStatusDoc[], options: TableOp
   const header = ["NAME", "PHASE", "SESSION", "FORWARDS", ...(age ? ["AGE"] : []), ...(wide ? ["RECONNECTS", "SERVER", "VIA", "MANIFEST"] : []), "MESSAGE"];
   const rows = docs.map((doc) => {
     const { status } = doc;
+    const stale = staleFor(doc, options.now);
     return [
       doc.metadata.name,
-      status.phase,
+      stale === undefined ? status.phase : "Unknown",
       status.session.state,
       summarizeForwards(doc),
       ...(age ? [ageOf(doc, options.now)] : []),
       ...(wide ? [String(status.session.reconnects), status.session.serverVersion || "-", viaOf(doc), doc.metadata.manifest] : []),
-      messageOf(doc),
+      stale === undefined ? messageOf(doc) : staleMessage(doc, stale),
     ];
   });
   const tunnels = formatTable([header, ...rows]);
   return wide ? `${tunnels}\n${renderForwards(docs)}` : tunnels;
 }
 
-/** One row per forward: where it listens, where it leads, its state and traffic. */
-export function renderForwards(docs: readonly TunnelStatusDoc[]): string {
+/**
+ * One row per forward: where it listens, where it leads, its state and traffic. `compact` (the
+ * demo's view) leaves out the explanations in brackets so that a row fits 80 columns.
+ */
+export function renderForwards(docs: readonly TunnelStatusDoc[], options: { compact?: boolean } = {}): string {
   const header = ["TUNNEL", "KIND", "LISTEN", "TARGET", "STATE", "CONNS", "IN", "OUT", "MESSAGE"];
+  const compact = options.compact ?? false;
   const rows = docs.flatMap((doc) => [
-    ...doc.status.forwards.local.map((forward) => localRow(doc.metadata.name, forward)),
-    ...doc.status.forwards.remote.map((forward) => remoteRow(doc.metadata.name, forward)),
+    ...doc.status.forwards.local.map((forward) => localRow(doc.metadata.name, forward, compact)),
+    ...doc.status.forwards.remote.map((forward) => remoteRow(doc.metadata.name, forward, compact)),
+    ...(doc.status.forwards.dynamic ?? []).map((forward) => dynamicRow(doc.metadata.name, forward, compact)),
   ]);
   if (rows.length === 0) return "No forwards.\n";
-  return formatTable([header, ...rows]);
+  return formatTable([header, ...rows], compact ? 2 : 3);
 }
 
-function localRow(tunnel: string, forward: LocalForwardStatus): string[] {
+function localRow(tunnel: string, forward: LocalForwardStatus, compact: boolean): string[] {
   return [
     tunnel,
     "local",
     hostPort(forward.bindAddress, forward.localPort),
-    `${hostPort(forward.remoteHost, forward.remotePort)} (from server)`,
+    `${hostPort(forward.remoteHost, forward.remotePort)}${compact ? "" : " (from server)"}`,
     ...trafficColumns(forward),
   ];
 }
 
-function remoteRow(tunnel: string, forward: RemoteForwardStatus): string[] {
+function remoteRow(tunnel: string, forward: RemoteForwardStatus, compact: boolean): string[] {
   const listen =
     forward.remotePort !== 0
       ? hostPort(forward.bindAddress, forward.remotePort)
       : forward.boundPort !== undefined
-        ? `${hostPort(forward.bindAddress, forward.boundPort)} (port 0: chosen by server)`
-        : `${hostPort(forward.bindAddress, 0)} (not bound yet)`;
+        ? `${hostPort(forward.bindAddress, forward.boundPort)}${compact ? "" : " (port 0: chosen by server)"}`
+        : `${hostPort(forward.bindAddress, 0)}${compact ? "" : " (not bound yet)"}`;
   return [tunnel, "remote", `server ${listen}`, hostPort(forward.localHost, forward.localPort), ...trafficColumns(forward)];
 }
 
-function trafficColumns(forward: LocalForwardStatus | RemoteForwardStatus): string[] {
+function dynamicRow(tunnel: string, forward: DynamicForwardStatus, compact: boolean): string[] {
+  const allow = forward.allow === undefined ? "any (SOCKS)" : compact ? "allow list" : `SOCKS: ${forward.allow.join(", ")}`;
+  return [tunnel, "dynamic", hostPort(forward.bindAddress, forward.localPort), allow, ...trafficColumns(forward)];
+}
+
+function trafficColumns(forward: LocalForwardStatus | RemoteForwardStatus | DynamicForwardStatus): string[] {
   return [
     forward.state,
     `${forward.activeConnections}/${forward.totalConnections}`,
@@ -80,9 +95,33 @@ export function viaOf(doc: TunnelStatusDoc): string {
 
 /** "2/2 active", or "-" for a tunnel without forwards. */
 export function summarizeForwards(doc: TunnelStatusDoc): string {
-  const all = [...doc.status.forwards.local, ...doc.status.forwards.remote];
+  const all = [...doc.status.forwards.local, ...doc.status.forwards.remote, ...(doc.status.forwards.dynamic ?? [])];
   if (all.length === 0) return "-";
   return `${all.filter((forward) => forward.state === "Active").length}/${all.length} active`;
+}
+
+/**
+ * How long a status document has gone unconfirmed, when that is longer than STALE_AFTER_INTERVALS
+ * of its confirm intervals (no controller keeps it up to date); undefined when it is live, was
+ * written by a controller that stopped cleanly (phase Stopped says so), or carries no heartbeat.
+ */
+export function staleFor(doc: TunnelStatusDoc, now: number): number | undefined {
+  const { confirmedAt, confirmInterval, phase } = doc.status;
+  if (phase === "Stopped" || confirmedAt === undefined || confirmInterval === undefined) return undefined;
+  const at = Date.parse(confirmedAt);
+  let interval: number;
+  try {
+    interval = parseDuration(confirmInterval);
+  } catch {
+    return undefined;
+  }
+  if (Number.isNaN(at)) return undefined;
+  const age = now - at;
+  return age > STALE_AFTER_INTERVALS * interval ? age : undefined;
+}
+
+function staleMessage(doc: TunnelStatusDoc, age: number): string {
+  return `status not confirmed for ${formatAge(age)} (it last said ${doc.status.phase}): is the controller running?`;
 }
 
 /** The one thing an operator should read first: the error, else what holds the tunnel back. */
@@ -92,16 +131,21 @@ export function messageOf(doc: TunnelStatusDoc): string {
   if (firstError !== undefined) {
     return status.errors.length > 1 ? `${firstError} (and ${status.errors.length - 1} more)` : firstError;
   }
+  if (status.phase === "Stopped") return status.conditions.find((c) => c.type === "Ready")?.message ?? "tunnelctl stopped";
+  const synced = status.conditions.find((c) => c.type === "Synced" && c.status === "False");
+  if (synced !== undefined) return `${synced.reason}: ${synced.message}`;
   if (status.session.lastError !== "") return status.session.lastError;
   const local = status.forwards.local.find((forward) => forward.state !== "Active");
   if (local !== undefined) return `local ${hostPort(local.bindAddress, local.localPort)}: ${describeState(local)}`;
   const remote = status.forwards.remote.find((forward) => forward.state !== "Active");
   if (remote !== undefined) return `remote ${hostPort(remote.bindAddress, remote.remotePort)}: ${describeState(remote)}`;
+  const dynamic = (status.forwards.dynamic ?? []).find((forward) => forward.state !== "Active" || forward.message !== "");
+  if (dynamic !== undefined) return `dynamic ${hostPort(dynamic.bindAddress, dynamic.localPort)}: ${describeState(dynamic)}`;
   const unhappy = status.conditions.find((condition) => condition.status !== "True" && condition.message !== "");
   return unhappy?.message ?? "";
 }
 
-function describeState(forward: LocalForwardStatus | RemoteForwardStatus): string {
+function describeState(forward: LocalForwardStatus | RemoteForwardStatus | DynamicForwardStatus): string {
   return forward.message === "" ? forward.state : `${forward.state}: ${forward.message}`;
 }
 
@@ -138,14 +182,22 @@ export function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Columns padded to their widest cell, three spaces apart; no trailing spaces. */
-export function formatTable(rows: readonly (readonly string[])[]): string {
+/** Every line cut to `width` characters, the cut marked with an ellipsis (the message column is last). */
+export function fitLines(text: string, width: number): string {
+  return text
+    .split("\n")
+    .map((line) => (line.length > width ? `${line.slice(0, Math.max(0, width - 1))}…` : line))
+    .join("\n");
+}
+
+/** Columns padded to their widest cell, `gap` (three) spaces apart; no trailing spaces. */
+export function formatTable(rows: readonly (readonly string[])[], gap = 3): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, cell.length)));
   const lines = rows.map((row) =>
     row
       .map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index] ?? 0)))
-      .join("   ")
+      .join(" ".repeat(gap))
       .trimEnd(),
   );
   return `${lines.join("\n")}\n`;

@@ -14,6 +14,7 @@ export async function main(argv: string[], output: CliOutput = processOutput): P
     validate: async (options) => (await import("./validate.ts")).runValidate(options, output),
     get: async (options) => (await import("./get.ts")).runGet(options, output),
     schema: async () => (await import("./schema.ts")).runSchema(output),
+    diff: async (options) => (await import("./diff.ts")).runDiff(options, output),
     demo: async (options) => (await import("./demo.ts")).runDemo(options, output),
   };
   let code = EXIT_OK;

@@ -26,17 +26,28 @@ export function parseSelector(text: string, previous: Record<string, string> = {
   return selector;
 }
 
-/** "30s", "500ms", "2m" or plain milliseconds → ms. Zero is refused: an interval must be positive. */
-export function parseDurationOption(text: string): number {
-  const value = /^[0-9]+$/.test(text) ? Number(text) : text;
-  let ms: number;
-  try {
-    ms = parseDuration(value);
-  } catch (err) {
-    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
-  }
-  if (ms === 0) throw new InvalidArgumentError(`duration ${JSON.stringify(text)} must be greater than zero`);
-  return ms;
+/**
+ * A duration option ("30s", "500ms", "2m") → ms, at least `floorMs`. A bare number is refused:
+ * `--resync 5` meant 5 ms and spun the controller, where the operator surely meant 5 s.
+ */
+export function durationOption(floorMs: number): (text: string) => number {
+  return (text) => {
+    if (/^[0-9]+(\.[0-9]+)?$/.test(text)) {
+      throw new InvalidArgumentError(`${JSON.stringify(text)} has no unit: write e.g. ${text}s, ${text}m or ${text}ms`);
+    }
+    let ms: number;
+    try {
+      ms = parseDuration(text);
+    } catch (err) {
+      throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+    }
+    if (ms < floorMs) throw new InvalidArgumentError(`${JSON.stringify(text)} is too short: at least ${formatMs(floorMs)}`);
+    return ms;
+  };
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -57,7 +68,7 @@ export function parseOutputFormat(text: string): OutputFormat {
   return format;
 }
 
-/** host:port for --metrics-address; only its syntax is checked (the endpoint is not built yet). */
+/** host:port for --metrics-address: the syntax here; whether it can be bound, when it is. */
 export function parseListenAddress(text: string): string {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):([0-9]{1,5})$/.exec(text);
   if (match === null || Number(match[2]) > 65535) {

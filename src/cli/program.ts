@@ -1,12 +1,13 @@
 // The command line (SPEC §5): commander definitions, help text, and turning what was typed into
 // typed options. No effects here: each action hands its options to the command's run function.
-import { readFileSync } from "node:fs";
+import { SSH2_VERSION, TUNNELCTL_VERSION } from "../version.ts";
 import { Command, Option } from "commander";
 import type { DemoOptions } from "./demo.ts";
+import type { DiffOptions } from "./diff.ts";
 import type { CliOutput } from "./exit-codes.ts";
 import type { GetOptions } from "./get.ts";
 import {
-  parseDurationOption,
+  durationOption,
   parseListenAddress,
   parseLogLevel,
   parseOutputFormat,
@@ -23,6 +24,7 @@ export interface CommandHandlers {
   validate(options: ValidateOptions): Promise<number>;
   get(options: GetOptions): Promise<number>;
   schema(): Promise<number>;
+  diff(options: DiffOptions): Promise<number>;
   demo(options: DemoOptions): Promise<number>;
 }
 
@@ -32,7 +34,7 @@ const DEFAULT_DIR = "./manifests";
 export function buildProgram(handlers: CommandHandlers, output: CliOutput, done: (code: number) => void): Command {
   const program = new Command("tunnelctl")
     .description("Keep SSH port forwards converged to YAML manifests.")
-    .version(packageVersion(), "-V, --version", "print the version")
+    .version(TUNNELCTL_VERSION, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
     .configureOutput({ writeOut: output.out, writeErr: output.err })
     .showHelpAfterError("(add --help for usage)")
@@ -50,14 +52,14 @@ Try it with nothing else installed: tunnelctl demo`,
     .argument("[dir]", "manifest directory (*.yaml, *.yml, recursively)", DEFAULT_DIR)
     .option("--status-dir <dir>", "write status files under this directory (same relative paths) instead of beside the manifests")
     .option("--selector <k=v[,k=v]>", "only manage tunnels whose labels match all of these; repeatable", parseSelector)
-    .addOption(new Option("--resync <duration>", "compare actual with desired state and repair this often").argParser(parseDurationOption).default(30_000, "30s"))
+    .addOption(new Option("--resync <duration>", "compare actual with desired state and repair this often").argParser(durationOption(1000)).default(30_000, "30s"))
     .addOption(
       new Option("--status-interval <duration>", "refresh traffic counters in status files at most this often")
-        .argParser(parseDurationOption)
+        .argParser(durationOption(100))
         .default(10_000, "10s"),
     )
     .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent").argParser(parseLogLevel).default("info"))
-    .option("--metrics-address <host:port>", "Prometheus /metrics, /healthz, /readyz (not implemented yet)", parseListenAddress)
+    .option("--metrics-address <host:port>", "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464)", parseListenAddress)
     .addHelpText(
       "after",
       `
@@ -104,15 +106,51 @@ Examples:
     .argument("[dir]", "manifest directory", DEFAULT_DIR)
     .option("--status-dir <dir>", "read status files from here (as given to tunnelctl run --status-dir)")
     .option("-o, --output <format>", "wide (more columns and one row per forward), yaml or json", parseOutputFormat)
+    .option("-w, --watch", "keep running: show the table again whenever a status file changes (Ctrl-C stops)")
     .addHelpText(
       "after",
       `
-Columns: NAME, PHASE (Pending, Ready, Degraded, Failed, Invalid, Suspended), SESSION,
+Columns: NAME, PHASE (Pending, Ready, Degraded, Failed, Invalid, Suspended, Stopped; Unknown
+when no running controller has confirmed the status for 3 of its confirm intervals), SESSION,
 FORWARDS (active/total), AGE (of the SSH session) and MESSAGE (what needs attention).`,
     )
     .action(async (dir: string, opts: RawGetOptions) =>
-      done(await handlers.get({ dir, statusDir: opts.statusDir, output: opts.output ?? "table" })),
+      done(await handlers.get({ dir, statusDir: opts.statusDir, output: opts.output ?? "table", watch: opts.watch === true })),
     );
+
+  program
+    .command("diff")
+    .description("show what `run` would do if DIR were the manifests it watches; never connects")
+    .argument("[dir]", "manifest directory (e.g. the checkout of a pull request)", DEFAULT_DIR)
+    .option("--against <dir>", "compare with this manifest directory instead of the running state (e.g. the base branch)")
+    .option("--status-dir <dir>", "the running controller's status files (as given to tunnelctl run --status-dir); default: beside the manifests")
+    .addOption(new Option("-o, --output <format>", "text or json").choices(["text", "json"]).default("text"))
+    .addHelpText(
+      "after",
+      `
+Per tunnel: create, update or delete, with the actions the controller would take (open, update
+or close forwards, open, replace or close the session), exactly what its reconciler plans.
+Without --against the running state comes from the status files; with it, DIR is compared with
+OTHERDIR as if OTHERDIR were running.
+
+Exit codes (as kubectl diff): 0 no changes, 1 changes, 2 errors (a manifest that does not
+validate is printed as file:line:column: message).
+
+Examples:
+  tunnelctl diff ./manifests --status-dir /var/lib/tunnelctl
+  tunnelctl diff head/manifests --against base/manifests -o json`,
+    )
+    .action(async (dir: string, opts: { against?: string; statusDir?: string; output: "text" | "json" }) =>
+      done(await handlers.diff({ dir, against: opts.against, statusDir: opts.statusDir, output: opts.output })),
+    );
+
+  program
+    .command("version")
+    .description("print the version of tunnelctl, and of Node.js and ssh2 under it")
+    .action(() => {
+      output.out(`tunnelctl ${TUNNELCTL_VERSION} (Node.js ${process.version}, ssh2 ${SSH2_VERSION})\n`);
+      done(0);
+    });
 
   program
     .command("schema")
@@ -146,10 +184,7 @@ interface RawRunOptions {
 interface RawGetOptions {
   statusDir?: string;
   output?: OutputFormat;
+  watch?: boolean;
 }
 
-function packageVersion(): string {
-  // Two levels up from both src/cli and dist/cli.
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
-  return pkg.version ?? "unknown";
-}
+

@@ -7,6 +7,8 @@ import { EXIT_INVALID, type CliOutput } from "./exit-codes.ts";
 import { createLogger, flushLogger } from "./logger.ts";
 import type { LogLevel } from "./options.ts";
 import { handleSignals } from "./shutdown.ts";
+import { startMetricsServer, type MetricsServer } from "../metrics/http.ts";
+import { createMetrics } from "../metrics/registry.ts";
 
 export interface RunOptions {
   dir: string;
@@ -19,27 +21,52 @@ export interface RunOptions {
 }
 
 export async function runRun(options: RunOptions, output: CliOutput): Promise<number> {
-  if (options.metricsAddress !== undefined) {
-    output.err(`tunnelctl: --metrics-address ${options.metricsAddress} is not implemented yet: no metrics endpoint is served\n`);
-  }
   const logger = createLogger({ level: options.logLevel });
-  const { dir, statusDir, selector, resyncMs, statusIntervalMs } = options;
-  logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs }, "starting");
+  const { dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress } = options;
+  logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress }, "starting");
+
+  let controller: Controller | undefined;
+  // The endpoint is bound before any session is opened: a busy or wrong address is exit 1 at once.
+  const metrics = metricsAddress !== undefined ? createMetrics() : undefined;
+  let server: MetricsServer | undefined;
+  if (metrics !== undefined && metricsAddress !== undefined) {
+    try {
+      server = await startMetricsServer(metricsAddress, { metrics, controller: () => controller });
+    } catch (err) {
+      output.err(`tunnelctl run: ${err instanceof Error ? err.message : String(err)}\n`);
+      flushLogger();
+      return EXIT_INVALID;
+    }
+    logger.info({ address: server.address }, "serving /metrics, /healthz and /readyz");
+  }
   // Not an error (a volume may be mounted later), but a typo should not look like "no tunnels".
   if (!(await isDirectory(dir))) logger.warn({ dir }, "the manifest directory does not exist (yet): waiting for it");
 
-  const starting = startController({ dir, statusDir, selector, resyncMs, statusIntervalMs, logger, homeDir: os.homedir() });
-  let controller: Controller | undefined;
+  const starting = startController({
+    dir,
+    statusDir,
+    selector,
+    resyncMs,
+    statusIntervalMs,
+    logger,
+    homeDir: os.homedir(),
+    onReconcile: metrics?.observeReconcile,
+  });
   const signals = handleSignals({
     logger,
     output,
-    stop: async () => (await starting).stop(),
+    stop: async () => {
+      await (await starting).stop();
+      await server?.close();
+    },
     onHangup: () => controller?.resync(),
   });
 
   try {
     controller = await starting;
+    metrics?.attach(controller);
   } catch (err) {
+    await server?.close();
     signals.dispose();
     logger.fatal({ err }, "cannot start the controller");
     flushLogger();

@@ -5,9 +5,9 @@ import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Tunnel, TunnelSpec } from "../manifest/types.ts";
 import { plan } from "../reconcile/plan.ts";
-import { buildTunnelStatus } from "../status/build.ts";
+import { buildTunnelStatus, phaseOf } from "../status/build.ts";
 import { parseStatusDocs } from "../status/serialize.ts";
-import type { TunnelObservation, TunnelStatusDoc } from "../status/types.ts";
+import type { LocalForwardObservation, RemoteForwardObservation, TunnelObservation, TunnelStatusDoc } from "../status/types.ts";
 import { StatusWriter, statusPathFor } from "../status/writer.ts";
 import { readFile } from "node:fs/promises";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -16,7 +16,7 @@ import { Dialer } from "../ssh/dial/dialer.ts";
 import { HandshakeLimiter } from "./handshake-limiter.ts";
 import { WorkQueue } from "./queue.ts";
 import { TunnelRuntime } from "./tunnel-runtime.ts";
-import type { Controller, ControllerOptions } from "./types.ts";
+import type { Controller, ControllerOptions, TunnelSnapshot } from "./types.ts";
 import { ConfigWatcher } from "./config-watcher.ts";
 import { DirectoryWatcher, listManifests } from "./watcher.ts";
 
@@ -28,6 +28,8 @@ const TRAILING_READ_MS = 75;
 const REFRESH_SLICE = 100;
 /** Files per slice of a rescan (see rescan()). */
 const RESCAN_SLICE = 100;
+/** Status documents are confirmed (confirmedAt) every this many status intervals. */
+const CONFIRM_EVERY_INTERVALS = 3;
 
 export async function startController(options: ControllerOptions): Promise<Controller> {
   const controller = new TunnelController(options);
@@ -62,9 +64,16 @@ class TunnelController implements Controller {
   private readonly finalFiles = new Set<string>();
   private readonly trailing = new Map<string, NodeJS.Timeout>();
   private rescanPending = false;
+  private treeMoved = false;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  private isLoaded = false;
+  /** Set for the final status of a clean shutdown. */
+  private finished = false;
   private stopped: Promise<void> | undefined;
+  /** Every status document carries this: when this controller last confirmed it (see refreshCountersPass). */
+  private confirmedAtMs = Date.now();
+  private readonly confirmIntervalMs: number;
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -79,14 +88,15 @@ class TunnelController implements Controller {
     });
     // Many at once: a reconcile holds its slot through the SSH handshake, and handshakes are
     // limited per server by the HandshakeLimiter, not here (16 made a 1,000-tunnel cold start idle).
-    this.queue = new WorkQueue((name) => this.reconcile(name), {
+    this.queue = new WorkQueue((name) => this.timedReconcile(name), {
       concurrency: 64,
       onError: (name, err) => this.log.error({ tunnel: name, err }, "reconcile failed"),
     });
+    this.confirmIntervalMs = CONFIRM_EVERY_INTERVALS * (options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS);
     this.writer = new StatusWriter({ statusInterval: options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, now: Date.now });
     this.watcher = new DirectoryWatcher(this.dir, {
       file: (path) => this.hintFile(path),
-      rescan: () => this.hintRescan(),
+      rescan: (moved) => this.hintRescan(moved),
     });
   }
 
@@ -94,21 +104,70 @@ class TunnelController implements Controller {
     await this.watcher.start();
     await this.rescan();
     const resyncMs = this.options.resyncMs ?? DEFAULT_RESYNC_MS;
-    const resync = setInterval(() => this.resync(), resyncMs);
+    const resync = setInterval(() => this.periodicResync(), resyncMs);
     // Counters refresh at most every status interval; the writer skips unchanged files.
     const counters = setInterval(() => void this.refreshCounters(), Math.max(250, Math.min(this.options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS, 5000)));
     resync.unref();
     counters.unref();
     this.timers.push(resync, counters);
+    this.isLoaded = true;
     this.markStarted();
     this.log.info({ dir: this.dir, tunnels: this.desired.names.size }, "controller started");
   }
 
+  /** SIGHUP: rescan, and retry every tunnel and forward waiting in backoff now (a fix tunnelctl cannot see, such as a key file's mode). */
   resync(): void {
+    if (this.stopping) return;
+    let retried = 0;
+    for (const [name, runtime] of this.runtimes) {
+      if (!runtime.backingOff) continue;
+      runtime.retryNow();
+      this.queue.add(name);
+      retried++;
+    }
+    this.log.info({ retried }, "backoff cleared: retrying now");
+    this.hintRescan();
+    this.periodicResync();
+  }
+
+  private periodicResync(): void {
     if (this.stopping) return;
     this.log.debug("resync");
     void this.watcher.check();
     for (const name of this.desired.names.keys()) this.queue.addLow(name);
+  }
+
+  get loaded(): boolean {
+    return this.isLoaded;
+  }
+
+  alive(): boolean {
+    return this.isLoaded && !this.stopping && this.watcher.running;
+  }
+
+  queueDepth(): number {
+    return this.queue.size;
+  }
+
+  snapshot(): TunnelSnapshot[] {
+    const out: TunnelSnapshot[] = [];
+    for (const record of this.desired.names.values()) {
+      if (record.running === undefined ? !this.noSelector() : !this.selected(record.running)) continue;
+      const observation = this.observation(record, this.desired.display(record.file));
+      if (this.finished) observation.stopped = true;
+      // The same pure function the status file's phase and Ready condition come from.
+      const { phase, ready } = phaseOf(observation);
+      out.push({ name: record.name, manifest: observation.manifest, phase, ready: { ...ready, lastTransitionTime: "" }, observation });
+    }
+    return out;
+  }
+
+  manifestErrors(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const record of this.desired.files.values()) {
+      out.set(record.display, record.fileErrors.length + record.documents.reduce((n, d) => n + d.errors.length, 0));
+    }
+    return out;
   }
 
   phases(): Map<string, string> {
@@ -132,6 +191,8 @@ class TunnelController implements Controller {
     await this.queue.stop();
     await this.fileChain;
     await Promise.all([...this.runtimes.values()].map((r) => r.shutdown().catch(() => undefined)));
+    this.finished = true;
+    this.confirmedAtMs = Date.now();
     await this.writeAllStatus(true);
     this.log.info("controller stopped");
   }
@@ -164,8 +225,9 @@ class TunnelController implements Controller {
     this.trailing.set(file, timer);
   }
 
-  private hintRescan(): void {
+  private hintRescan(moved = false): void {
     this.rescanPending = true;
+    if (moved) this.treeMoved = true;
     this.drainHints();
   }
 
@@ -175,7 +237,14 @@ class TunnelController implements Controller {
       if (this.stopping) return;
       if (this.rescanPending) {
         this.rescanPending = false;
+        const moved = this.treeMoved;
+        this.treeMoved = false;
+        // DIR now resolves elsewhere (git-sync, a recreated DIR): the status files we remember
+        // were in the old tree. Forget them and write every status file of the new tree, also
+        // for files whose content did not change (a byte-identical new revision).
+        if (moved) this.writer.forgetAll();
         await this.rescan();
+        if (moved) await this.writeAllStatus();
       }
       await this.loadHinted();
     });
@@ -244,6 +313,21 @@ class TunnelController implements Controller {
 
   // ---- reconcile ----
 
+  private async timedReconcile(name: string): Promise<{ requeueAfter?: number | undefined }> {
+    const hook = this.options.onReconcile;
+    if (!hook) return this.reconcile(name);
+    const start = process.hrtime.bigint();
+    const seconds = (): number => Number(process.hrtime.bigint() - start) / 1e9;
+    try {
+      const result = await this.reconcile(name);
+      hook(result.requeueAfter !== undefined ? "requeue" : "success", seconds());
+      return result;
+    } catch (err) {
+      hook("error", seconds());
+      throw err;
+    }
+  }
+
   private async reconcile(name: string): Promise<{ requeueAfter?: number | undefined }> {
     if (this.stopping) return {};
     const record = this.desired.names.get(name);
@@ -259,13 +343,14 @@ class TunnelController implements Controller {
         dialer: this.dialer,
         random: Math.random,
         onChange: () => this.queue.add(name),
+        onStatusChange: () => this.statusChanged(name),
       });
       this.runtimes.set(name, runtime);
     }
     const observed = await runtime.observe();
     const actions = plan(spec, observed);
     if (actions.length > 0) this.log.debug({ tunnel: name, actions: actions.map((a) => a.type) }, "reconcile");
-    const requeueAfter = await runtime.apply(actions, spec, Date.now);
+    const requeueAfter = await runtime.apply(actions, spec, Date.now, record?.running?.generation);
     if (!spec && runtime.idle) this.runtimes.delete(name);
     // A pruned tunnel's status file goes only now, after its ports and session are closed.
     // Nothing done and the tunnel still wanted: its status has not changed (edits, conflicts and
@@ -281,16 +366,23 @@ class TunnelController implements Controller {
     const runtime = this.runtimes.get(record.name);
     const spec = record.running?.spec;
     const session = runtime?.session() ?? { state: "Closed" as const, serverVersion: "", hostKeyFingerprint: "", reconnects: 0, lastError: "" };
-    return {
+    const suspended = spec?.suspend ?? false;
+    const lag = spec && runtime ? runtime.sessionLag(spec) : undefined;
+    const local: LocalForwardObservation[] = spec ? (runtime ?? NO_RUNTIME).localObservations(spec.forwards.local, record.conflicts) : [];
+    const remote: RemoteForwardObservation[] = spec ? (runtime ?? NO_RUNTIME).remoteObservations(spec.forwards.remote) : [];
+    const observation: TunnelObservation = {
       name: record.name,
       manifest: display,
-      generation: record.running?.generation ?? "",
+      // The generation that runs: while a session-level change fails, the old session's.
+      generation: lag?.generation ?? record.running?.generation ?? "",
       errors: record.errors,
-      suspended: spec?.suspend ?? false,
+      suspended,
       session,
-      local: spec ? (runtime ?? NO_RUNTIME).localObservations(spec.forwards.local, record.conflicts) : [],
-      remote: spec ? (runtime ?? NO_RUNTIME).remoteObservations(spec.forwards.remote) : [],
+      local: suspended ? local.map(suspendedForward) : local,
+      remote: suspended ? remote.map(suspendedForward) : remote,
     };
+    if (lag?.failure) observation.notApplied = { generation: record.running?.generation ?? "", ...lag.failure };
+    return observation;
   }
 
   /** Build and write the status file of one manifest (all its tunnels, in document order). */
@@ -315,6 +407,14 @@ class TunnelController implements Controller {
           observations.push(invalidObservation(doc.name ?? "", record.display, dup ? [dup] : doc.errors.map(String)));
         }
       }
+      // Tunnels this file still runs that no document names any more (a YAML error swallowed
+      // their document): listed too, with the file's errors, after the documents.
+      const listed = new Set(observations.map((o) => o.name));
+      const swallowed = owners.filter((o) => !listed.has(o.name) && o.running !== undefined && this.selected(o.running));
+      if (swallowed.length > 0) {
+        // They carry every error of the file: a nameless entry for the broken document adds nothing.
+        observations.splice(0, observations.length, ...observations.filter((o) => o.name !== ""), ...swallowed.map((o) => this.observation(o, record.display)));
+      }
     }
     if (observations.length === 0) {
       // Tunnels being torn down keep their status file until they are gone.
@@ -327,6 +427,11 @@ class TunnelController implements Controller {
         await this.writer.remove(path).catch((err: unknown) => this.log.warn({ path, err }, "cannot remove status file"));
       }
       return;
+    }
+    const confirmed = { at: new Date(this.confirmedAtMs).toISOString(), interval: formatInterval(this.confirmIntervalMs) };
+    for (const o of observations) {
+      o.confirmed = confirmed;
+      if (this.finished) o.stopped = true;
     }
     const previous = this.lastStatus.get(path) ?? (await this.readExistingStatus(path));
     const now = new Date().toISOString();
@@ -344,6 +449,14 @@ class TunnelController implements Controller {
     } catch (err) {
       this.log.warn({ path, err }, "cannot write status file");
     }
+  }
+
+  /** Write the status of `name`'s file now (in turn with file loads), for a change no reconcile makes. */
+  private statusChanged(name: string): void {
+    if (this.stopping) return;
+    const file = this.desired.names.get(name)?.file ?? this.statusFileOf.get(name);
+    if (file === undefined) return;
+    this.fileChain = this.fileChain.then(() => this.writeFileStatus(file));
   }
 
   private noSelector(): boolean {
@@ -379,12 +492,16 @@ class TunnelController implements Controller {
 
   private async refreshCountersPass(): Promise<void> {
     let looked = 0;
+    // The heartbeat: every confirm interval, every document is confirmed anew (a status file
+    // that no running controller confirms any more is shown as stale by `get`).
+    const confirm = Date.now() - this.confirmedAtMs >= this.confirmIntervalMs;
+    if (confirm) this.confirmedAtMs = Date.now();
     for (const file of [...this.desired.files.keys()]) {
       // Let an edit in between: at 1,000 tunnels one pass held the event loop ~40 ms.
       if (++looked % REFRESH_SLICE === 0) await nextTurn();
       if (this.stopping) return;
       const signature = this.countersSignature(file);
-      if (this.lastCounters.get(file) === signature) continue;
+      if (!confirm && this.lastCounters.get(file) === signature) continue;
       this.lastCounters.set(file, signature);
       await this.writeFileStatus(file);
     }
@@ -401,6 +518,11 @@ class TunnelController implements Controller {
   }
 }
 
+/** 30000 → "30s", 900 → "900ms" (a duration the manifest parser reads back). */
+function formatInterval(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
 function invalidObservation(name: string, manifest: string, errors: string[]): TunnelObservation {
   return {
     name,
@@ -412,6 +534,12 @@ function invalidObservation(name: string, manifest: string, errors: string[]): T
     local: [],
     remote: [],
   };
+}
+
+/** A suspended tunnel's forwards wait for spec.suspend to be turned off, not for a session. */
+function suspendedForward<T extends LocalForwardObservation | RemoteForwardObservation>(forward: T): T {
+  if (forward.state !== "Pending") return forward;
+  return { ...forward, reason: "Suspended", message: "suspended (spec.suspend is true): not listening" };
 }
 
 /** Observations of a tunnel that has no runtime yet: everything Pending. */

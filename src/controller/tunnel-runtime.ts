@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { LocalForwardSpec, RemoteForwardSpec, TunnelSpec } from "../manifest/types.ts";
 import { Backoff } from "../reconcile/backoff.ts";
 import { localForwardId, remoteForwardId, sessionKey } from "../reconcile/forward-id.ts";
+import { configHash } from "../status/config-hash.ts";
 import type { Action, ForwardId, ObservedTunnel, SessionState } from "../reconcile/types.ts";
 import type { SshConnection } from "../ssh/connection.ts";
 import type { Dialer } from "../ssh/dial/dialer.ts";
@@ -12,6 +13,7 @@ import { routeOf, type HopInfo } from "../ssh/dial/route.ts";
 import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
 import { ForwardSet } from "../ssh/forward-set.ts";
 import { bindAddressNote } from "../ssh/remote-forward.ts";
+import { dynamicForwardWarning } from "../manifest/semantic.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
 
 interface Failure {
@@ -51,8 +53,25 @@ export class TunnelRuntime {
   /** Remote forwards bound on a connection that died: a refusal now most likely means the old server-side session still holds the port. */
   private readonly heldRemotes = new Set<ForwardId>();
   private readonly boundPorts = new Map<ForwardId, number>();
+  /** The spec generation apply() last saw: a new one is retried at once, whatever the backoff. */
+  private attemptedGeneration: string | undefined;
+  /** The generation whose session parameters the current connection was opened with. */
+  private connectionGeneration: string | undefined;
+  /** Why the latest session-level change could not be applied (the old session keeps running). */
+  private syncFailure: { reason: string; message: string } | undefined;
 
-  constructor(name: string, options: { log: Logger; dialer: Dialer; random: () => number; onChange: () => void }) {
+  constructor(
+    name: string,
+    options: {
+      log: Logger;
+      dialer: Dialer;
+      random: () => number;
+      /** Something changed that needs a reconcile (the session was lost). */
+      onChange: () => void;
+      /** Something changed that the status must show now, with nothing to reconcile (a drain ended). */
+      onStatusChange?: () => void;
+    },
+  ) {
     this.name = name;
     this.log = options.log;
     this.dialer = options.dialer;
@@ -61,6 +80,7 @@ export class TunnelRuntime {
     this.sessionBackoff = new Backoff({ min: 1000, max: 60_000 });
     this.forwards = new ForwardSet({
       onOpenFailed: (kind, id, err) => this.log.debug({ forward: id, kind, err: { message: err.message } }, "forwarded connection failed"),
+      ...(options.onStatusChange ? { onDrained: options.onStatusChange } : {}),
     });
   }
 
@@ -89,9 +109,17 @@ export class TunnelRuntime {
     };
   }
 
-  /** Apply plan() actions. Returns when to look again (a backoff falling due), if ever. */
-  async apply(actions: Action[], spec: TunnelSpec | undefined, now: () => number): Promise<number | undefined> {
+  /**
+   * Apply plan() actions. Returns when to look again (a backoff falling due), if ever. A spec of a
+   * generation not seen before is tried at once: a fix must not wait for a retry scheduled for
+   * the broken version (the backoff starts over from minDelay).
+   */
+  async apply(actions: Action[], spec: TunnelSpec | undefined, now: () => number, generation?: string): Promise<number | undefined> {
     if (spec) this.sessionBackoff = backoffFor(spec, this.sessionBackoff);
+    if (spec && generation !== undefined && generation !== this.attemptedGeneration) {
+      if (this.attemptedGeneration !== undefined) this.retryNow();
+      this.attemptedGeneration = generation;
+    }
     let requeueAt: number | undefined;
     const later = (at: number): void => {
       requeueAt = requeueAt === undefined ? at : Math.min(requeueAt, at);
@@ -159,6 +187,31 @@ export class TunnelRuntime {
     return requeueAt === undefined ? undefined : Math.max(0, requeueAt - now());
   }
 
+  /** Forget every pending backoff: the next apply() tries the session and each failed forward now (SIGHUP, a new generation). */
+  retryNow(): void {
+    this.sessionBackoff.reset();
+    this.nextSessionAttempt = 0;
+    for (const failure of this.failures.values()) {
+      failure.backoff.reset();
+      failure.nextAttempt = 0;
+    }
+  }
+
+  /** Something waits for a backoff slot (the session or a forward). */
+  get backingOff(): boolean {
+    return this.nextSessionAttempt > 0 || this.failures.size > 0;
+  }
+
+  /**
+   * Whether the session runs the session parameters of `spec` (host, user, auth, ...): undefined
+   * when it does (or nothing runs), else the generation that does run and why the change failed.
+   */
+  sessionLag(spec: TunnelSpec): { generation: string; failure?: { reason: string; message: string } } | undefined {
+    if (!this.connected || this.connectionKey === sessionKey(spec) || spec.suspend) return undefined;
+    // Not failed (yet): the new session is being opened; only the generation says so.
+    return { generation: this.connectionGeneration ?? "", ...(this.syncFailure ? { failure: this.syncFailure } : {}) };
+  }
+
   /** Close everything: release remote forwards on the server, close listeners and the session. */
   async shutdown(): Promise<void> {
     await this.closeSession();
@@ -174,6 +227,7 @@ export class TunnelRuntime {
       lastError: this.lastError,
     };
     if (this.connectedSince && this.state === "Connected") observation.connectedSince = this.connectedSince;
+    if (this.connection && this.connectionKey !== undefined) observation.configHash = configHash(this.connectionKey);
     if (this.lastErrorReason) observation.lastErrorReason = this.lastErrorReason;
     if (this.via.length > 0) observation.via = this.via;
     return observation;
@@ -197,12 +251,13 @@ export class TunnelRuntime {
         failedConnections: info?.failedConnections ?? 0,
         bytesIn: info?.bytesIn ?? 0,
         bytesOut: info?.bytesOut ?? 0,
+        ...(spec.socks !== undefined ? { refusedConnections: info?.refusedConnections ?? 0 } : {}),
       };
       const conflict = conflicts.get(index);
       if (conflict) return { ...spec, ...counters, state: "Conflict", reason: "Conflict", message: conflict };
       const failure = this.failures.get(id);
       if (failure) return { ...spec, ...counters, state: "Failed", reason: failure.reason, message: failure.message };
-      if (info && this.connected) return { ...spec, ...counters, state: "Active", message: "" };
+      if (info && this.connected) return { ...spec, ...counters, state: "Active", message: dynamicForwardWarning(spec) ?? "" };
       if (info) return { ...spec, ...counters, state: "Pending", reason: "SessionDown", message: "listening; new connections wait for the session" };
       return { ...spec, ...counters, state: "Pending", message: this.connected ? "" : "waiting for the session" };
     }), ...draining];
@@ -279,6 +334,7 @@ export class TunnelRuntime {
       this.lastErrorReason = reasonOf(err);
       this.nextSessionAttempt = now() + this.sessionBackoff.next(this.random);
       if (!this.connection) this.state = "Backoff";
+      else this.syncFailure = { reason: this.lastErrorReason, message: this.lastError };
       this.log.warn({ reason: this.lastErrorReason, err: { message: this.lastError }, retryInMs: this.nextSessionAttempt - now() }, "connect failed");
       return false;
     }
@@ -287,6 +343,8 @@ export class TunnelRuntime {
     if (this.connectionKey !== undefined && this.connectionKey !== key) this.heldRemotes.clear();
     this.connection = connection;
     this.connectionKey = key;
+    this.connectionGeneration = this.attemptedGeneration;
+    this.syncFailure = undefined;
     this.state = "Connected";
     if (this.everConnected) this.reconnects++;
     this.everConnected = true;
@@ -353,6 +411,9 @@ export class TunnelRuntime {
     }
     this.state = "Closed";
     this.connectedSince = undefined;
+    this.syncFailure = undefined;
+    // Closed on purpose (suspend, removal): the next session is a fresh start, not a reconnect.
+    this.everConnected = false;
   }
 }
 

@@ -12,7 +12,8 @@ const REALPATH_POLL_MS = 1000;
 
 export interface WatcherHints {
   file(path: string): void;
-  rescan(): void;
+  /** Look at everything; `moved`: DIR now resolves to another place (a symlink swap, recreated). */
+  rescan(moved: boolean): void;
 }
 
 export function isManifestName(path: string): boolean {
@@ -112,7 +113,12 @@ export class DirectoryWatcher {
     }
     const moved = real !== this.watchedRealPath;
     if (moved) await this.restart();
-    if (moved || force) this.hints.rescan();
+    if (moved || force) this.hints.rescan(moved);
+  }
+
+  /** Watching (DIR may not exist yet: then its parent is watched, which counts). */
+  get running(): boolean {
+    return !this.closed && this.parentWatcher !== undefined;
   }
 
   async close(): Promise<void> {

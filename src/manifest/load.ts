@@ -5,16 +5,16 @@
 import { open } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
-import { isScalar, LineCounter, parseAllDocuments, type Document } from "yaml";
+import { isMap, isScalar, LineCounter, parseAllDocuments, type Document } from "yaml";
 import { decodeManifest, MAX_MANIFEST_BYTES, tooLargeError } from "./decode.ts";
-import { compareManifestErrors, ManifestError } from "./errors.ts";
+import { compareManifestErrors, ManifestError, START_OF_FILE } from "./errors.ts";
 import type { FieldIssue, FieldPath } from "./field-path.ts";
 import { normaliseTunnel } from "./normalise.ts";
 import { applySshConfig } from "./ssh-config.ts";
 import { digestReads, type SshConfigIo, type SshConfigRead } from "../ssh-config/load.ts";
 import { validateTunnelData } from "./schema.ts";
 import { describeSchemaErrors } from "./schema-messages.ts";
-import { checkTunnelSpec } from "./semantic.ts";
+import { checkInvalidDocument, checkTunnelSpec } from "./semantic.ts";
 import type { SourcePosition, Tunnel } from "./types.ts";
 import { parserProblems, structureProblems, toPlainData, type YamlProblem } from "./yaml-checks.ts";
 import { locateField, nodeAt } from "./yaml-locate.ts";
@@ -71,6 +71,14 @@ export function loadManifestText(file: string, text: string | Uint8Array, option
   };
   const errorAt = (offset: number, message: string): ManifestError => new ManifestError(displayPath, positionAt(offset), message);
 
+  // A file named as something else that is not a manifest (`validate README.md`): one clear
+  // error, not a parser dump per line. A *.yaml file is meant as a manifest: its errors are listed.
+  const broken = parsed.some((doc) => doc.errors.length > 0);
+  if (!/\.ya?ml$/i.test(file) && parsed.length > 0 && (broken || !parsed.some(looksLikeTunnel))) {
+    const why = broken ? "it is not valid YAML" : "no document has apiVersion, kind, metadata or spec";
+    return { documents: [], errors: [new ManifestError(displayPath, START_OF_FILE, `not a tunnelctl manifest: ${why} (manifests are *.yaml or *.yml files)`)] };
+  }
+
   // A stream with no documents can still carry errors (e.g. a stray directive).
   const streamErrors = "empty" in parsed ? parserProblems(parsed).map((problem) => errorAt(problem.offset, problem.message)) : [];
   const context: DocumentContext = {
@@ -126,7 +134,10 @@ interface DocumentContext {
 
 function loadDocument(doc: Document.Parsed, index: number, context: DocumentContext): LoadedDocument {
   const nameNode = nodeAt(doc, ["metadata", "name"]);
-  const name = isScalar(nameNode) && typeof nameNode.value === "string" ? nameNode.value : undefined;
+  const written = isScalar(nameNode) && typeof nameNode.value === "string" ? nameNode.value : undefined;
+  // After a YAML error the parser's recovery can make a whole later document into the "name"
+  // (an unclosed quote): a name is believed there only if it looks like one.
+  const name = written !== undefined && (doc.errors.length === 0 || PLAUSIBLE_NAME.test(written)) ? written : undefined;
 
   let sshConfig: LoadedDocument["sshConfig"];
   const finish = (problems: YamlProblem[], issues: FieldIssue[] = [], tunnel?: Tunnel): LoadedDocument => {
@@ -156,12 +167,12 @@ function loadDocument(doc: Document.Parsed, index: number, context: DocumentCont
   if (converted.problem !== undefined) return finish([...yamlProblems, converted.problem]);
 
   // With spec.sshConfig, what the manifest wrote (before the schema's defaults) must win over the config.
-  const written = usesSshConfig(converted.data) ? (structuredClone(converted.data) as { spec: Record<string, unknown> }).spec : undefined;
+  const writtenSpec = usesSshConfig(converted.data) ? (structuredClone(converted.data) as { spec: Record<string, unknown> }).spec : undefined;
   const validated = validateTunnelData(converted.data);
-  if (!validated.ok) return finish(yamlProblems, describeSchemaErrors(validated.errors, converted.data));
+  if (!validated.ok) return finish(yamlProblems, [...describeSchemaErrors(validated.errors, converted.data), ...checkInvalidDocument(converted.data)]);
   let raw = validated.value;
-  if (written !== undefined) {
-    const applied = applySshConfig(raw.spec, written, context.absoluteFile, { homeDir: context.homeDir, localUser: context.localUser, io: context.sshConfigIo });
+  if (writtenSpec !== undefined) {
+    const applied = applySshConfig(raw.spec, writtenSpec, context.absoluteFile, { homeDir: context.homeDir, localUser: context.localUser, io: context.sshConfigIo });
     sshConfig = { reads: applied.reads, digest: digestReads(applied.reads) };
     if (applied.issues.length > 0) return finish(yamlProblems, applied.issues);
     raw = { ...raw, spec: applied.spec };
@@ -184,6 +195,15 @@ function localUserName(): string {
     return process.env.USER ?? "";
   }
 }
+
+const PLAUSIBLE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** A document with at least one top-level key of a Tunnel (any case): a manifest, however broken. */
+function looksLikeTunnel(doc: Document.Parsed): boolean {
+  if (!isMap(doc.contents)) return false;
+  return doc.contents.items.some((item) => isScalar(item.key) && typeof item.key.value === "string" && TUNNEL_KEYS.has(item.key.value.toLowerCase()));
+}
+const TUNNEL_KEYS = new Set(["apiversion", "kind", "metadata", "spec"]);
 
 /** `---` with nothing after it (or only comments): not a Tunnel, not an error. */
 function isEmptyDocument(doc: Document.Parsed): boolean {

@@ -8,6 +8,7 @@ import { formatFieldPath, type FieldIssue, type FieldPath } from "./field-path.t
 import type { RawDuration, RawTunnel } from "./raw.ts";
 import type { AuthSpec, HopSpec, HostKeySpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
 import { canonicalJson } from "./canonical-json.ts";
+import { localForwardPath } from "./forward-paths.ts";
 
 export interface NormaliseContext {
   /** Absolute path of the manifest file. */
@@ -52,13 +53,24 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
     },
     suspend: spec.suspend,
     forwards: {
-      local: spec.forwards.local.map((forward, i) => ({
-        bindAddress: forward.bindAddress,
-        localPort: forward.localPort,
-        remoteHost: forward.remoteHost,
-        remotePort: forward.remotePort,
-        connectTimeout: duration(forward.connectTimeout, ["spec", "forwards", "local", i, "connectTimeout"]),
-      })),
+      local: [
+        ...spec.forwards.local.map((forward, i) => ({
+          bindAddress: forward.bindAddress,
+          localPort: forward.localPort,
+          remoteHost: forward.remoteHost,
+          remotePort: forward.remotePort,
+          connectTimeout: duration(forward.connectTimeout, ["spec", "forwards", "local", i, "connectTimeout"]),
+        })),
+        // Dynamic forwards listen in the same local port space: after the local ones (see types.ts).
+        ...spec.forwards.dynamic.map((forward, i) => ({
+          bindAddress: forward.bindAddress,
+          localPort: forward.localPort,
+          remoteHost: "",
+          remotePort: 0,
+          connectTimeout: duration(forward.connectTimeout, ["spec", "forwards", "dynamic", i, "connectTimeout"]),
+          socks: forward.allow !== undefined ? { allow: [...forward.allow] } : {},
+        })),
+      ],
       remote: spec.forwards.remote.map((forward) => ({
         bindAddress: forward.bindAddress,
         remotePort: forward.remotePort,
@@ -93,7 +105,7 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
       generation: generationOf(name, labels, normalised),
       positions: {
         name: context.positionOf(["metadata", "name"]),
-        localForwards: normalised.forwards.local.map((_, i) => context.positionOf(["spec", "forwards", "local", i])),
+        localForwards: normalised.forwards.local.map((_, i) => context.positionOf(localForwardPath(normalised, i))),
       },
     },
   };

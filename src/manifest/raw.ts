@@ -45,6 +45,7 @@ export interface RawTunnel {
     forwards: {
       local: Array<{ bindAddress: string; localPort: number; remoteHost: string; remotePort: number; connectTimeout: RawDuration }>;
       remote: Array<{ bindAddress: string; remotePort: number; localHost: string; localPort: number }>;
+      dynamic: Array<{ bindAddress: string; localPort: number; connectTimeout: RawDuration; allow?: string[] }>;
     };
   };
 }

@@ -64,7 +64,9 @@ function describeSchemaError(error: ErrorObject, path: FieldPath): FieldIssue {
     return { path, at: "key", message: `${prefix}${ruleText(error, params)}` };
   }
   const got = showsValue(error, path) ? describeValue(error.data) : undefined;
-  const message = `${where === "" ? "document: " : prefix}${ruleText(error, params)}${got === undefined ? "" : ` (got ${got})`}`;
+  const allowed = error.keyword === "const" ? [params["allowedValue"]] : error.keyword === "enum" && Array.isArray(params["allowedValues"]) ? params["allowedValues"] : [];
+  const hint = got === undefined ? "" : suggestValue(error.data, allowed);
+  const message = `${where === "" ? "document: " : prefix}${ruleText(error, params)}${got === undefined ? "" : ` (got ${got}${hint})`}`;
   return { path, at: "value", message };
 }
 
@@ -86,8 +88,10 @@ function ruleText(error: ErrorObject, params: Record<string, unknown>): string {
       return `must be at most ${String(params["limit"])} characters long`;
     case "pattern":
       return stringProperty(schema, "patternErrorMessage") ?? `must match the pattern ${String(params["pattern"])}`;
-    case "enum":
-      return `must be one of ${(Array.isArray(params["allowedValues"]) ? params["allowedValues"] : []).map(quote).join(", ")}`;
+    case "enum": {
+      const allowed = Array.isArray(params["allowedValues"]) ? params["allowedValues"] : [];
+      return `must be one of ${allowed.map(quote).join(", ")}`;
+    }
     case "const":
       return `must be ${quote(params["allowedValue"])}`;
     case "uniqueItems":
@@ -133,9 +137,54 @@ function typeWords(type: unknown): string {
   return types.map((name) => TYPE_WORDS[name] ?? name).join(" or ");
 }
 
-/** ` (did you mean "remotePort"?)` for a near miss: case slips and one or two typos. */
+/**
+ * Names people bring from elsewhere (ssh_config, other tunnel tools) for fields that are called
+ * something else here; offered only where the suggested field exists.
+ */
+const SYNONYMS: Record<string, string> = {
+  hostname: "host",
+  server: "host",
+  address: "host",
+  user: "username",
+  login: "username",
+  identityfile: "privateKeyFile",
+  keyfile: "privateKeyFile",
+  key: "privateKeyFile",
+  privatekey: "privateKeyFile",
+  knownhosts: "knownHostsFile",
+  userknownhostsfile: "knownHostsFile",
+  fingerprint: "fingerprints",
+  stricthostkeychecking: "policy",
+  bind: "bindAddress",
+  bindhost: "bindAddress",
+  listen: "localPort",
+  port: "localPort",
+  target: "remoteHost",
+  timeout: "connectTimeout",
+  retry: "reconnect",
+  labels: "labels",
+};
+
+/** ` (did you mean "remotePort"?)` for a near miss: case slips, typos, a known synonym, a longer or shorter form. */
 function suggest(field: string, known: readonly string[]): string {
   if (field === "<<") return " (YAML merge keys are not supported: repeat the fields, or use an alias for a whole value)";
+  const best = closest(field, known);
+  return best === undefined ? "" : ` (did you mean ${quote(best)}?)`;
+}
+
+/** ` (did you mean "Tunnel"?)` when a string value is a near miss of an allowed one. */
+function suggestValue(value: unknown, allowed: readonly unknown[]): string {
+  if (typeof value !== "string") return "";
+  const best = closest(value, allowed.filter((candidate): candidate is string => typeof candidate === "string"), false);
+  // "tunnelctl/v2" is another version, not a typo of "tunnelctl/v1".
+  const digitsOnly = best !== undefined && best.replace(/[0-9]/g, "") === value.replace(/[0-9]/g, "");
+  return best === undefined || digitsOnly ? "" : `; did you mean ${quote(best)}?`;
+}
+
+function closest(field: string, known: readonly string[], synonyms = true): string | undefined {
+  const lower = field.toLowerCase();
+  const synonym = synonyms ? SYNONYMS[lower] : undefined;
+  if (synonym !== undefined && known.includes(synonym)) return synonym;
   let best: string | undefined;
   let bestDistance = Math.min(2, Math.floor(field.length / 3));
   for (const candidate of known) {
@@ -145,7 +194,7 @@ function suggest(field: string, known: readonly string[]): string {
       bestDistance = distance;
     }
   }
-  return best === undefined ? "" : ` (did you mean ${quote(best)}?)`;
+  return best;
 }
 
 function editDistance(a: string, b: string): number {

@@ -4,17 +4,12 @@ import { formatBind, LocalBindClaims } from "./binds.ts";
 import type { FieldIssue } from "./field-path.ts";
 import type { RawTunnel } from "./raw.ts";
 import type { TunnelSpec } from "./types.ts";
+import { parseDuration } from "./duration.ts";
+import { parseAllowPattern } from "./allow-pattern.ts";
+import { localForwardName, localForwardPath } from "./forward-paths.ts";
 
 export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): FieldIssue[] {
-  const issues: FieldIssue[] = [];
-
-  if (spec.reconnect.minDelay > spec.reconnect.maxDelay) {
-    issues.push({
-      path: ["spec", "reconnect", "minDelay"],
-      at: "value",
-      message: `spec.reconnect.minDelay: must not be greater than maxDelay (got ${show(raw.reconnect.minDelay)} > ${show(raw.reconnect.maxDelay)})`,
-    });
-  }
+  const issues: FieldIssue[] = [...delayIssues(spec.reconnect.minDelay, spec.reconnect.maxDelay, raw.reconnect)];
 
   const claims = new LocalBindClaims<number>();
   spec.forwards.local.forEach((forward, i) => {
@@ -26,9 +21,20 @@ export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): Field
     }
     const same = other.bindAddress === forward.bindAddress;
     issues.push({
-      path: ["spec", "forwards", "local", i],
+      path: localForwardPath(spec, i),
       at: "value",
-      message: `spec.forwards.local[${i}]: ${formatBind(forward)} ${same ? "repeats" : "overlaps"} spec.forwards.local[${earlier}] (${formatBind(other)})`,
+      message: `${localForwardName(spec, i)}: ${formatBind(forward)} ${same ? "repeats" : "overlaps"} ${localForwardName(spec, earlier)} (${formatBind(other)})`,
+    });
+  });
+
+  spec.forwards.local.forEach((forward, i) => {
+    (forward.socks?.allow ?? []).forEach((pattern, k) => {
+      try {
+        parseAllowPattern(pattern);
+      } catch (err) {
+        const path = [...localForwardPath(spec, i), "allow", k];
+        issues.push({ path, at: "value", message: `${localForwardName(spec, i)}.allow[${k}]: ${(err as Error).message}` });
+      }
     });
   });
 
@@ -51,6 +57,54 @@ export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): Field
   return issues;
 }
 
+/**
+ * The same rules on a document the schema rejected, as far as its fields can be read: one
+ * `validate` pass then reports every error of a file, not the schema's first and these later.
+ */
+export function checkInvalidDocument(data: unknown): FieldIssue[] {
+  const reconnect = field(field(data, "spec"), "reconnect");
+  const minDelay = field(reconnect, "minDelay");
+  const maxDelay = field(reconnect, "maxDelay");
+  if (!isDuration(minDelay) || !isDuration(maxDelay)) return [];
+  try {
+    return delayIssues(parseDuration(minDelay), parseDuration(maxDelay), { minDelay, maxDelay });
+  } catch {
+    return []; // the schema (or normalise) reports the bad duration itself
+  }
+}
+
+function delayIssues(min: number, max: number, raw: { minDelay: number | string; maxDelay: number | string }): FieldIssue[] {
+  if (min <= max) return [];
+  return [
+    {
+      path: ["spec", "reconnect", "minDelay"],
+      at: "value",
+      message: `spec.reconnect.minDelay: must not be greater than maxDelay (got ${show(raw.minDelay)} > ${show(raw.maxDelay)})`,
+    },
+  ];
+}
+
+function field(value: unknown, key: string): unknown {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+function isDuration(value: unknown): value is number | string {
+  return typeof value === "number" || typeof value === "string";
+}
+
 function show(value: number | string): string {
   return typeof value === "string" ? value : `${value}ms`;
+}
+
+/**
+ * Warnings, not errors: a SOCKS proxy listening beyond loopback with no `allow` lets anyone who
+ * reaches it use the SSH server's network. `validate` prints them; the forward's status says it.
+ */
+export function dynamicForwardWarning(forward: { bindAddress: string; socks?: { allow?: string[] } }): string | undefined {
+  if (forward.socks === undefined || forward.socks.allow !== undefined || isLoopback(forward.bindAddress)) return undefined;
+  return `listens on ${forward.bindAddress} without allow: anyone who can reach it can use the SSH server's network (list the destinations in allow, or bind 127.0.0.1)`;
+}
+
+function isLoopback(address: string): boolean {
+  return address === "localhost" || address === "::1" || /^127\./.test(address);
 }

@@ -10,6 +10,12 @@ export interface LocalForwardSpec {
   remoteHost: string;
   remotePort: number; // 1..65535
   connectTimeout: number; // ms, default 30000
+  /**
+   * Set for a dynamic forward (spec.forwards.dynamic, ssh -D): a SOCKS proxy whose connections name
+   * their own destination; remoteHost is "" and remotePort 0. Dynamic forwards share the local
+   * port space, so they live in forwards.local after the manifest's own local forwards.
+   */
+  socks?: { allow?: string[] };
 }
 
 export interface RemoteForwardSpec {

@@ -3,6 +3,7 @@
 // time: what is running keeps it, otherwise the first in (file, document index) order. Pure.
 import { formatBind, LocalBindClaims } from "./binds.ts";
 import { ManifestError, START_OF_FILE } from "./errors.ts";
+import { localForwardName } from "./forward-paths.ts";
 import type { LocalForwardSpec, SourcePosition, Tunnel } from "./types.ts";
 
 export interface DuplicateName {
@@ -95,7 +96,7 @@ export function checkConflicts(
     const error = new ManifestError(
       displayPath(claim.tunnel.file),
       claim.tunnel.positions.localForwards[claim.forwardIndex] ?? claim.tunnel.positions.name ?? START_OF_FILE,
-      `spec.forwards.local[${claim.forwardIndex}]: ${formatBind(claim.forward)} conflicts with ${formatBind(owner.forward)} ` +
+      `${localForwardName(claim.tunnel.spec, claim.forwardIndex)}: ${formatBind(claim.forward)} conflicts with ${formatBind(owner.forward)} ` +
         `of tunnel ${JSON.stringify(owner.tunnel.name)} (${ownerAt}), which keeps it`,
     );
     conflicts.push({ tunnel: claim.tunnel, forwardIndex: claim.forwardIndex, owner: owner.tunnel, ownerForwardIndex: owner.forwardIndex, error });

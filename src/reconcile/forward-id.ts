@@ -11,9 +11,9 @@ export function formatHostPort(host: string, port: number): string {
   return `${bracketed}:${port}`;
 }
 
-/** `local/127.0.0.1:8080`, `local/[::1]:8080`. */
-export function localForwardId(forward: Pick<LocalForwardSpec, "bindAddress" | "localPort">): ForwardId {
-  return `local/${formatHostPort(forward.bindAddress, forward.localPort)}`;
+/** `local/127.0.0.1:8080`, `local/[::1]:8080`; a dynamic (SOCKS) forward: `dynamic/127.0.0.1:1080`. */
+export function localForwardId(forward: Pick<LocalForwardSpec, "bindAddress" | "localPort"> & { socks?: unknown }): ForwardId {
+  return `${forward.socks !== undefined ? "dynamic" : "local"}/${formatHostPort(forward.bindAddress, forward.localPort)}`;
 }
 
 /** `remote/127.0.0.1:9000`; a server-chosen port keeps the spec's 0: `remote/127.0.0.1:0`. */

@@ -5,8 +5,10 @@
 // from the manifest and only wait for open connections to end, so they don't affect readiness.
 //
 //  # | invalid | suspended | session state         | forwards                         | phase     | Ready (status, reason)
+//  0 | the controller stopped (its final status)                                         | Stopped   | False, ControllerStopped
 //  1 | yes     | any       | any                   | any                              | Invalid   | False, ManifestInvalid
 //  2 | no      | yes       | any                   | any                              | Suspended | False, Suspended
+// 2b | no      | no        | Connected, but the latest spec's session could not be opened | Degraded | False, SpecNotApplied
 //  3 | no      | no        | Connected             | none, or all Active              | Ready     | True,  AllForwardsActive
 //  4 | no      | no        | Connected             | any Failed                       | Degraded  | False, ForwardFailed
 //  5 | no      | no        | Connected             | any Conflict (none Failed)       | Degraded  | False, ForwardConflict
@@ -21,6 +23,8 @@
 // Why row 6 is Pending, not Degraded: a forward that is being opened (just after connecting, or
 // just added) is not a fault; Degraded means something is wrong. A forward that failed and waits
 // for its retry is Failed (row 4), not Pending.
+// Why row 2b: a session-level change (host, user, auth, ...) that fails leaves the old session
+// running — right — but what runs is not what the manifest says, so the tunnel is not Ready.
 // Why rows 7/9 look at the error: "Connecting" for the first time is Pending; connecting again
 // after a failure (the session dropped, auth was refused) is still Failed until it succeeds, so the
 // phase does not flap Failed → Pending → Failed on every retry.
@@ -50,6 +54,10 @@ export interface PhaseInput {
   suspended: boolean;
   session: SessionHealth;
   forwards: readonly ForwardHealth[];
+  /** The controller has stopped: its final word (row 0). */
+  stopped?: boolean | undefined;
+  /** Why the latest spec is not what runs (row 2b), if it is not. */
+  notApplied?: { reason: string; message: string } | undefined;
 }
 
 export interface PhaseResult {
@@ -62,12 +70,16 @@ export const READY_CONDITION = "Ready";
 export const CONNECTED_CONDITION = "Connected";
 
 export function computePhase(input: PhaseInput): PhaseResult {
+  if (input.stopped) return notReady("Stopped", "ControllerStopped", "tunnelctl stopped; nothing runs until it starts again");
   if (input.invalid) {
     return notReady("Invalid", "ManifestInvalid", "The manifest is invalid; see status.errors");
   }
   if (input.suspended) return notReady("Suspended", "Suspended", "spec.suspend is true");
 
   const { session } = input;
+  if (session.state === "Connected" && input.notApplied) {
+    return notReady("Degraded", "SpecNotApplied", `the latest spec is not applied: ${input.notApplied.reason}: ${input.notApplied.message}`);
+  }
   if (session.state === "Connected") {
     const notActive = input.forwards.filter((forward) => forward.state !== "Active" && forward.state !== "Draining");
     if (notActive.length === 0) {
@@ -85,13 +97,14 @@ export function computePhase(input: PhaseInput): PhaseResult {
 }
 
 /** The Connected condition: the real state of the session, whatever the manifest says now. */
-export function computeConnectedCondition(session: SessionHealth, suspended: boolean): ConditionUpdate {
+export function computeConnectedCondition(session: SessionHealth, suspended: boolean, stopped = false): ConditionUpdate {
   const condition = (status: "True" | "False", reason: string, message: string): ConditionUpdate => ({
     type: CONNECTED_CONDITION,
     status,
     reason,
     message,
   });
+  if (stopped) return condition("False", "ControllerStopped", "tunnelctl stopped");
   if (session.state === "Connected") return condition("True", "Connected", "");
   if (suspended) return condition("False", "Suspended", "spec.suspend is true");
   if (session.lastError !== "") {

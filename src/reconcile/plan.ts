@@ -25,6 +25,7 @@
 // kind, bind address, then port number. In teardown, close-session comes LAST, after the forward
 // closes, so remote forwards are released on the server before the session goes away.
 import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
+import { canonicalJson } from "../manifest/canonical-json.ts";
 import { compareForwardKeys, localForwardId, remoteForwardId, sessionKey } from "./forward-id.ts";
 import type { Action, DesiredTunnel, ForwardId, ObservedTunnel } from "./types.ts";
 
@@ -86,7 +87,9 @@ const localForwardOps: ForwardOps<LocalForwardSpec> = {
   targetDiffers: (desired, actual) =>
     desired.remoteHost !== actual.remoteHost ||
     desired.remotePort !== actual.remotePort ||
-    desired.connectTimeout !== actual.connectTimeout,
+    desired.connectTimeout !== actual.connectTimeout ||
+    // A dynamic forward's "target" is its allow list (identity already says it is dynamic).
+    canonicalJson(desired.socks?.allow) !== canonicalJson(actual.socks?.allow),
 };
 
 const remoteForwardOps: ForwardOps<RemoteForwardSpec> = {

@@ -9,7 +9,7 @@ export type ForwardId = string; // "local/127.0.0.1:8080", "remote/127.0.0.1:900
 
 export type SessionState = "Connecting" | "Connected" | "Backoff" | "Closed";
 export type ForwardState = "Pending" | "Active" | "Failed" | "Conflict" | "Draining";
-export type Phase = "Pending" | "Ready" | "Degraded" | "Failed" | "Invalid" | "Suspended";
+export type Phase = "Pending" | "Ready" | "Degraded" | "Failed" | "Invalid" | "Suspended" | "Stopped";
 
 /** What the controller observes of one tunnel right now. */
 export interface ObservedTunnel {

@@ -23,6 +23,7 @@ export type TunnelErrorReason =
   | "NotConnected"
   | "ForwardNotFound"
   | "TargetUnreachable"
+  | "InvalidArgument"
   | "Unknown";
 
 export class TunnelError extends Error {
@@ -87,8 +88,10 @@ export class HostKeyError extends TunnelError {
     host: string,
     fingerprint: string,
     detail: string,
+    /** How to fix it, said after the fingerprint. */
+    fix?: string,
   ) {
-    super(reason, `Host key for ${host} ${detail} (server presented ${fingerprint})`);
+    super(reason, `Host key for ${host} ${detail} (server presented ${fingerprint})${fix ? `: ${fix}` : ""}`);
     this.name = "HostKeyError";
     this.host = host;
     this.fingerprint = fingerprint;
@@ -126,9 +129,20 @@ export class ConnectionError extends TunnelError {
 }
 
 export class ForwardNotFoundError extends TunnelError {
-  constructor(kind: "local" | "remote", bindAddress: string | undefined, port: number) {
+  constructor(kind: "local" | "remote" | "dynamic", bindAddress: string | undefined, port: number) {
     super("ForwardNotFound", `No ${kind} forward on ${bindAddress ? formatHostPort(bindAddress, port) : `port ${port}`}`);
     this.name = "ForwardNotFoundError";
+  }
+}
+
+/** A library call was given a value it cannot use (a port out of range, an empty host, ...). */
+export class InvalidArgumentError extends TunnelError {
+  /** The argument, as a path: "localPort", "portForwardLocal[1].remotePort", ... */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super("InvalidArgument", `Invalid ${field}: ${message}`);
+    this.name = "InvalidArgumentError";
+    this.field = field;
   }
 }
 

@@ -7,9 +7,13 @@ import type { SshConnection } from "./connection.ts";
 import { ConnectionError, ForwardNotFoundError, TunnelError, messageOf } from "./errors.ts";
 import { LocalForward, type ChannelOpener } from "./local-forward.ts";
 import { RemoteForward } from "./remote-forward.ts";
+import { parseAllowPattern } from "../manifest/allow-pattern.ts";
 import type { ForwardCounters } from "./stats.ts";
 
-export interface LocalForwardInfo extends LocalForwardSpec, ForwardCounters {}
+export interface LocalForwardInfo extends LocalForwardSpec, ForwardCounters {
+  /** Dynamic forwards: SOCKS requests refused because `allow` does not list the destination. */
+  refusedConnections?: number;
+}
 export interface RemoteForwardInfo extends RemoteForwardSpec, ForwardCounters {
   boundPort: number;
 }
@@ -17,6 +21,8 @@ export interface RemoteForwardInfo extends RemoteForwardSpec, ForwardCounters {
 export interface ForwardSetEvents {
   /** A connection through a forward failed to open (counted; the forward itself stays up). */
   onOpenFailed?: (kind: "local" | "remote", id: string, err: Error) => void;
+  /** A deleted forward's last connection closed: it is no longer Draining (a state change). */
+  onDrained?: () => void;
 }
 
 export class ForwardSet {
@@ -41,7 +47,12 @@ export class ForwardSet {
   /** Open a local forward, or change the target of an existing one in place. */
   async setLocal(spec: LocalForwardSpec): Promise<void> {
     const id = localForwardId(spec);
-    const target = { remoteHost: spec.remoteHost, remotePort: spec.remotePort, connectTimeout: spec.connectTimeout };
+    const target = {
+      remoteHost: spec.remoteHost,
+      remotePort: spec.remotePort,
+      connectTimeout: spec.connectTimeout,
+      socks: spec.socks === undefined ? undefined : { allow: spec.socks.allow?.map(parseAllowPattern) },
+    };
     const existing = this.locals.get(id);
     if (existing) {
       existing.update(target);
@@ -61,7 +72,9 @@ export class ForwardSet {
     this.locals.delete(localForwardId(spec));
     if (forward.connectionCount > 0) {
       this.drainingLocals.add(forward);
-      forward.onIdle = () => this.drainingLocals.delete(forward);
+      forward.onIdle = () => {
+        if (this.drainingLocals.delete(forward)) this.events.onDrained?.();
+      };
     }
     await forward.close();
   }
@@ -75,7 +88,7 @@ export class ForwardSet {
   }
 
   localInfo(): LocalForwardInfo[] {
-    return [...this.locals.values()].map((f) => ({ ...localSpecOf(f), ...f.stats.snapshot() }));
+    return [...this.locals.values()].map(localInfoOf);
   }
 
   /** Is the listener of this local forward still bound? (drift check) */
@@ -133,7 +146,7 @@ export class ForwardSet {
   /** Deleted forwards whose open connections still drain (status state Draining). */
   drainingInfo(): { local: LocalForwardInfo[]; remote: RemoteForwardInfo[] } {
     return {
-      local: [...this.drainingLocals].map((f) => ({ ...localSpecOf(f), ...f.stats.snapshot() })),
+      local: [...this.drainingLocals].map(localInfoOf),
       remote: [...this.drainingRemotes].map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() })),
     };
   }
@@ -221,7 +234,9 @@ export class ForwardSet {
   private drain(forward: RemoteForward): void {
     if (forward.connectionCount === 0) return;
     this.drainingRemotes.add(forward);
-    forward.onIdle = () => this.drainingRemotes.delete(forward);
+    forward.onIdle = () => {
+      if (this.drainingRemotes.delete(forward)) this.events.onDrained?.();
+    };
   }
 
   private opener(): ChannelOpener | undefined {
@@ -255,13 +270,22 @@ export class ForwardSet {
 }
 
 function localSpecOf(f: LocalForward): LocalForwardSpec {
-  return {
+  const spec: LocalForwardSpec = {
     bindAddress: f.bindAddress,
     localPort: f.localPort,
     remoteHost: f.target.remoteHost,
     remotePort: f.target.remotePort,
     connectTimeout: f.target.connectTimeout,
   };
+  const socks = f.target.socks;
+  if (socks !== undefined) spec.socks = socks.allow === undefined ? {} : { allow: socks.allow.map((p) => p.text) };
+  return spec;
+}
+
+function localInfoOf(f: LocalForward): LocalForwardInfo {
+  const info: LocalForwardInfo = { ...localSpecOf(f), ...f.stats.snapshot() };
+  if (f.target.socks !== undefined) info.refusedConnections = f.stats.refusedDestinations;
+  return info;
 }
 
 function remoteSpecOf(f: RemoteForward): RemoteForwardSpec {

@@ -98,7 +98,8 @@ export function judgeHostKey(
   host: string,
   port: number,
   keyBlob: Buffer,
-  knownHostsText: string,
+  /** The known_hosts file's text; undefined when the file does not exist. */
+  knownHostsText: string | undefined,
   options: HostKeyOptions,
 ): HostKeyVerdict {
   const fingerprint = fingerprintOf(keyBlob);
@@ -112,15 +113,25 @@ export function judgeHostKey(
     return {
       ok: false,
       fingerprint,
-      error: new HostKeyError("HostKeyMismatch", display, fingerprint, `matches none of the pinned fingerprints`),
+      error: new HostKeyError(
+        "HostKeyMismatch",
+        display,
+        fingerprint,
+        `matches none of the pinned fingerprints`,
+        "if the server's key changed on purpose, check the new fingerprint out of band and pin it in hostKey.fingerprints",
+      ),
     };
   }
 
   const name = knownHostName(host, port);
-  const entries = parseKnownHosts(knownHostsText).filter((e) => hostFieldMatches(e.patterns, name));
+  const entries = parseKnownHosts(knownHostsText ?? "").filter((e) => hostFieldMatches(e.patterns, name));
   const type = keyTypeOf(keyBlob);
   if (entries.some((e) => e.marker === "@revoked" && e.keyBlob.equals(keyBlob))) {
-    return { ok: false, fingerprint, error: new HostKeyError("HostKeyRevoked", display, fingerprint, "is marked @revoked") };
+    return {
+      ok: false,
+      fingerprint,
+      error: new HostKeyError("HostKeyRevoked", display, fingerprint, `is marked @revoked in ${options.knownHostsFile ?? "known_hosts"}`, "the server must present another key"),
+    };
   }
   const plain = entries.filter((e) => e.marker === "");
   if (plain.some((e) => e.keyBlob.equals(keyBlob))) return { ok: true, fingerprint };
@@ -133,6 +144,7 @@ export function judgeHostKey(
         display,
         fingerprint,
         `does not match ${options.knownHostsFile ?? "known_hosts"} (possible man-in-the-middle, or the host was reinstalled)`,
+        `if the host was reinstalled, check the new fingerprint out of band, then remove the old entry (ssh-keygen -R "${display}" -f ${options.knownHostsFile ?? "~/.ssh/known_hosts"}) or pin the new fingerprint in hostKey.fingerprints`,
       ),
     };
   }
@@ -142,16 +154,25 @@ export function judgeHostKey(
   return {
     ok: false,
     fingerprint,
-    error: new HostKeyError("HostKeyUnknown", display, fingerprint, `is not in ${options.knownHostsFile ?? "known_hosts"} (policy strict)`),
+    error: new HostKeyError(
+      "HostKeyUnknown",
+      display,
+      fingerprint,
+      knownHostsText === undefined
+        ? `is unknown: ${options.knownHostsFile ?? "known_hosts"} does not exist (policy strict)`
+        : `is not in ${options.knownHostsFile ?? "known_hosts"} (policy strict)`,
+      `to trust it, check the fingerprint out of band, then pin it in hostKey.fingerprints, add the host's key to ${options.knownHostsFile ?? "known_hosts"}, or set hostKey.policy: accept-new`,
+    ),
   };
 }
 
-export async function readKnownHosts(file: string | undefined): Promise<string> {
-  if (!file) return "";
+/** The known_hosts text; undefined when there is no such file. */
+export async function readKnownHosts(file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined;
   try {
     return await readFile(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
 }

@@ -5,12 +5,19 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { BindError, ConnectTimeoutError, PortInUseError, TunnelError, formatHostPort, messageOf } from "./errors.ts";
 import { splice } from "./splice.ts";
+import { allowedBy, type AllowPattern } from "../manifest/allow-pattern.ts";
+import { parseSocks, replyFor, REP, type ReplyCode } from "./socks/protocol.ts";
 import { ForwardStats } from "./stats.ts";
 
 export interface LocalForwardTarget {
   remoteHost: string;
   remotePort: number;
   connectTimeout: number;
+  /**
+   * A dynamic forward (ssh -D): each connection names its destination in a SOCKS handshake, and
+   * `allow` (when given) limits where it may go. remoteHost/remotePort are then unused.
+   */
+  socks?: { allow?: readonly AllowPattern[] | undefined } | undefined;
 }
 
 /** Opens the remote end of one forwarded connection (a direct-tcpip channel). */
@@ -30,7 +37,12 @@ interface Deadline {
 interface Waiting {
   socket: Socket;
   deadline: Deadline;
+  /** A SOCKS connection's destination and protocol version, once its request has been read. */
+  socks?: { host: string; port: number; version: 4 | 5 };
 }
+
+/** A SOCKS client has this long to send its request (a stalled or silent client is cut off). */
+const SOCKS_HANDSHAKE_MS = 10_000;
 
 export class LocalForward {
   readonly bindAddress: string;
@@ -150,7 +162,8 @@ export class LocalForward {
       timer: setTimeout(() => {
         deadline.expired = true;
         this.waiting.delete(waiting);
-        this.fail(socket, new ConnectTimeoutError(formatHostPort(remoteHost, remotePort), connectTimeout));
+        const where = waiting.socks ? formatHostPort(waiting.socks.host, waiting.socks.port) : formatHostPort(remoteHost, remotePort);
+        this.fail(socket, new ConnectTimeoutError(where, connectTimeout), waiting.socks?.version);
       }, connectTimeout),
     };
     const waiting: Waiting = { socket, deadline };
@@ -158,7 +171,62 @@ export class LocalForward {
       clearTimeout(deadline.timer);
       this.waiting.delete(waiting);
     });
-    this.open(waiting);
+    if (this.target.socks) this.negotiate(waiting, this.target.socks.allow);
+    else this.open(waiting);
+  }
+
+  /** Read the SOCKS request (answering a SOCKS5 greeting on the way), then open its destination. */
+  private negotiate(held: Waiting, allow: readonly AllowPattern[] | undefined): void {
+    const { socket } = held;
+    let buffered: Buffer = Buffer.alloc(0);
+    let greeted = false;
+    const stalled = setTimeout(() => finish(() => this.fail(socket, new Error("SOCKS handshake not completed in time"))), SOCKS_HANDSHAKE_MS);
+    const finish = (then: () => void): void => {
+      clearTimeout(stalled);
+      socket.off("data", onData);
+      socket.pause();
+      then();
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const step = parseSocks(buffered, greeted);
+        if (step.kind === "more") return;
+        if (step.kind === "greeting") {
+          socket.write(step.reply);
+          buffered = buffered.subarray(step.consumed);
+          greeted = true;
+          continue;
+        }
+        if (step.kind === "reject") {
+          finish(() => {
+            clearTimeout(held.deadline.timer);
+            this.stats.connectionFailed();
+            socket.end(step.reply, () => socket.destroy());
+            this.events.onOpenFailed?.(new Error(step.why));
+          });
+          return;
+        }
+        const rest = buffered.subarray(step.consumed);
+        finish(() => {
+          // Bytes the client sent after its request go through the channel like any others.
+          if (rest.length > 0) socket.unshift(rest);
+          if (allow !== undefined && allowedBy(allow, step.host, step.port) === undefined) {
+            clearTimeout(held.deadline.timer);
+            this.stats.destinationRefused();
+            socket.end(replyFor(step.version, REP.notAllowed), () => socket.destroy());
+            this.events.onOpenFailed?.(new Error(`SOCKS destination ${formatHostPort(step.host, step.port)} is not in allow`));
+            return;
+          }
+          held.socks = { host: step.host, port: step.port, version: step.version };
+          this.open(held);
+        });
+        return;
+      }
+    };
+    socket.on("data", onData);
+    socket.once("close", () => clearTimeout(stalled));
+    socket.resume();
   }
 
   private open(held: Waiting): void {
@@ -170,7 +238,8 @@ export class LocalForward {
       this.waiting.add(held);
       return;
     }
-    const { remoteHost, remotePort } = this.target;
+    const remoteHost = held.socks?.host ?? this.target.remoteHost;
+    const remotePort = held.socks?.port ?? this.target.remotePort;
     opener(socket.remoteAddress ?? "127.0.0.1", socket.remotePort ?? 0, remoteHost, remotePort).then(
       (channel) => {
         clearTimeout(deadline.timer);
@@ -178,6 +247,7 @@ export class LocalForward {
           channel.destroy();
           return;
         }
+        if (held.socks) socket.write(replyFor(held.socks.version, REP.succeeded));
         splice(socket, channel, () => undefined);
       },
       (err: unknown) => {
@@ -190,16 +260,32 @@ export class LocalForward {
           return;
         }
         clearTimeout(deadline.timer);
-        this.fail(socket, err instanceof Error ? err : new Error(messageOf(err)));
+        this.fail(socket, err instanceof Error ? err : new Error(messageOf(err)), held.socks?.version);
       },
     );
   }
 
-  private fail(socket: Socket, err: Error): void {
+  /** Count and close a connection that could not be served; a SOCKS client is told why first. */
+  private fail(socket: Socket, err: Error, socksVersion?: 4 | 5): void {
     this.stats.connectionFailed();
-    socket.destroy();
+    if (socksVersion !== undefined && !socket.destroyed) socket.end(replyFor(socksVersion, socksReplyFor(err)), () => socket.destroy());
+    else socket.destroy();
     this.events.onOpenFailed?.(err);
   }
+}
+
+/**
+ * The SOCKS reply for a failed open: refused → 0x05, a name or host that cannot be reached →
+ * 0x04, the server's policy (PermitOpen) → 0x02, out of time → 0x06, else 0x01. What the server
+ * said is all there is to go on (ssh2 gives the same reason code for refused and unresolvable).
+ */
+export function socksReplyFor(err: Error): ReplyCode {
+  if (err instanceof ConnectTimeoutError) return REP.ttlExpired;
+  const text = err.message;
+  if (/refused/i.test(text)) return REP.connectionRefused;
+  if (/prohibited|not permitted|denied/i.test(text)) return REP.notAllowed;
+  if (/name or service|not known|resolve|no address|unreachable|no route|getaddrinfo/i.test(text)) return REP.hostUnreachable;
+  return REP.generalFailure;
 }
 
 /** The SSH connection went away under a channel open (as opposed to the target refusing). */

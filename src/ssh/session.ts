@@ -7,9 +7,11 @@ import { join } from "node:path";
 import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
 import type { AuthOptions } from "./auth.ts";
 import type { SshConnection } from "./connection.ts";
+import { checkHost, checkOptionalHost, checkOptionalMs, checkPort } from "./check-args.ts";
+import { parseAllowPattern } from "../manifest/allow-pattern.ts";
 import { Dialer } from "./dial/dialer.ts";
 import type { Endpoint, HopInfo } from "./dial/route.ts";
-import { ForwardNotFoundError, type TunnelError } from "./errors.ts";
+import { ForwardNotFoundError, InvalidArgumentError, type TunnelError } from "./errors.ts";
 import { ForwardSet, type LocalForwardInfo, type RemoteForwardInfo } from "./forward-set.ts";
 import type { HostKeyPolicy } from "./host-key.ts";
 
@@ -60,9 +62,15 @@ export interface ConnectOptions {
   readyTimeout?: number;
   portForwardLocal?: LocalForwardInput[];
   portForwardRemote?: RemoteForwardInput[];
+  portForwardDynamic?: DynamicForwardInput[];
 }
 
-export function normalizeLocal(input: LocalForwardInput): LocalForwardSpec {
+export function normalizeLocal(input: LocalForwardInput, at = ""): LocalForwardSpec {
+  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+  checkPort(`${at}localPort`, input.localPort);
+  checkHost(`${at}remoteHost`, input.remoteHost);
+  checkPort(`${at}remotePort`, input.remotePort);
+  checkOptionalMs(`${at}connectTimeout`, input.connectTimeout);
   return {
     bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
     localPort: input.localPort,
@@ -72,7 +80,61 @@ export function normalizeLocal(input: LocalForwardInput): LocalForwardSpec {
   };
 }
 
-export function normalizeRemote(input: RemoteForwardInput): RemoteForwardSpec {
+export interface DynamicForwardInput {
+  bindAddress?: string;
+  localPort: number;
+  /** ms allowed for the SOCKS handshake and to open each destination (default 30000). */
+  connectTimeout?: number;
+  /** HOST:PORT patterns the proxy may reach ("*.internal:5432", "10.0.0.0/8:*"); default: anything. */
+  allow?: string[];
+}
+
+export interface DynamicForwardSpec {
+  bindAddress: string;
+  localPort: number;
+  connectTimeout: number;
+  allow?: string[];
+}
+
+export function normalizeDynamic(input: DynamicForwardInput, at = ""): DynamicForwardSpec {
+  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+  checkPort(`${at}localPort`, input.localPort);
+  checkOptionalMs(`${at}connectTimeout`, input.connectTimeout);
+  if (input.allow !== undefined) {
+    if (!Array.isArray(input.allow)) throw new InvalidArgumentError(`${at}allow`, "must be a list of HOST:PORT patterns");
+    input.allow.forEach((pattern, i) => {
+      try {
+        parseAllowPattern(String(pattern));
+      } catch (err) {
+        throw new InvalidArgumentError(`${at}allow[${i}]`, (err as Error).message);
+      }
+    });
+  }
+  return {
+    bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
+    localPort: input.localPort,
+    connectTimeout: input.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    ...(input.allow !== undefined ? { allow: [...input.allow] } : {}),
+  };
+}
+
+/** A dynamic forward lives among the local listeners (one port space). */
+function toLocalSpec(spec: DynamicForwardSpec): LocalForwardSpec {
+  return {
+    bindAddress: spec.bindAddress,
+    localPort: spec.localPort,
+    remoteHost: "",
+    remotePort: 0,
+    connectTimeout: spec.connectTimeout,
+    socks: spec.allow !== undefined ? { allow: [...spec.allow] } : {},
+  };
+}
+
+export function normalizeRemote(input: RemoteForwardInput, at = ""): RemoteForwardSpec {
+  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+  checkPort(`${at}remotePort`, input.remotePort, { allowZero: true });
+  checkHost(`${at}localHost`, input.localHost);
+  checkPort(`${at}localPort`, input.localPort);
   return {
     bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
     remotePort: input.remotePort,
@@ -125,13 +187,37 @@ export class Session extends EventEmitter {
 
   /** Stops accepting at once (the port is free when this resolves); open connections drain. */
   async deletePortForwardingLocal(input: { bindAddress?: string; localPort: number }): Promise<void> {
-    const matches = this.forwards.findLocal(input.bindAddress, input.localPort);
+    const matches = this.forwards.findLocal(input.bindAddress, input.localPort).filter((f) => f.socks === undefined);
     if (matches.length === 0) throw new ForwardNotFoundError("local", input.bindAddress, input.localPort);
     await Promise.all(matches.map((f) => this.forwards.deleteLocal(f)));
   }
 
   getPortForwardingLocal(): LocalForwardSpec[] {
-    return this.forwards.getLocal();
+    return this.forwards.getLocal().filter((f) => f.socks === undefined);
+  }
+
+  /**
+   * A SOCKS proxy (ssh -D) on bindAddress:localPort; resolves once it accepts connections. An
+   * existing identity is changed in place (its allow list and timeout).
+   */
+  async setPortForwardingDynamic(input: DynamicForwardInput): Promise<DynamicForwardSpec> {
+    const spec = normalizeDynamic(input);
+    await this.forwards.setLocal(toLocalSpec(spec));
+    return spec;
+  }
+
+  /** Stops accepting at once; open connections drain. */
+  async deletePortForwardingDynamic(input: { bindAddress?: string; localPort: number }): Promise<void> {
+    const matches = this.forwards.findLocal(input.bindAddress, input.localPort).filter((f) => f.socks !== undefined);
+    if (matches.length === 0) throw new ForwardNotFoundError("dynamic", input.bindAddress, input.localPort);
+    await Promise.all(matches.map((f) => this.forwards.deleteLocal(f)));
+  }
+
+  getPortForwardingDynamic(): DynamicForwardSpec[] {
+    return this.forwards
+      .getLocal()
+      .filter((f) => f.socks !== undefined)
+      .map((f) => ({ bindAddress: f.bindAddress, localPort: f.localPort, connectTimeout: f.connectTimeout, ...(f.socks?.allow !== undefined ? { allow: f.socks.allow } : {}) }));
   }
 
   /** Resolves once the server confirmed; `remotePort` in the result is the port really bound. */
@@ -182,6 +268,19 @@ export class Session extends EventEmitter {
 
 /** Connect and open the initial forwards; rejects (and closes everything) if any of them fails. */
 export async function connect(host: string, options: ConnectOptions): Promise<Session> {
+  checkHost("host", host);
+  if (options.port !== undefined) checkPort("port", options.port);
+  if (typeof options.username !== "string" || options.username === "") throw new InvalidArgumentError("username", "must be a non-empty string");
+  checkOptionalMs("readyTimeout", options.readyTimeout);
+  if (options.jump !== undefined && !Array.isArray(options.jump)) throw new InvalidArgumentError("jump", "must be a list of jump hosts");
+  (options.jump ?? []).forEach((hop, i) => {
+    checkHost(`jump[${i}].host`, hop.host);
+    if (hop.port !== undefined) checkPort(`jump[${i}].port`, hop.port);
+  });
+  // Every forward is checked before anything connects: a bad one must not leave a session behind.
+  (options.portForwardLocal ?? []).forEach((f, i) => normalizeLocal(f, `portForwardLocal[${i}].`));
+  (options.portForwardRemote ?? []).forEach((f, i) => normalizeRemote(f, `portForwardRemote[${i}].`));
+  (options.portForwardDynamic ?? []).forEach((f, i) => normalizeDynamic(f, `portForwardDynamic[${i}].`));
   const hostKey = {
     knownHostsFile: options.hostKey?.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts"),
     fingerprints: options.hostKey?.fingerprints,
@@ -209,6 +308,7 @@ export async function connect(host: string, options: ConnectOptions): Promise<Se
     await Promise.all([
       ...(options.portForwardLocal ?? []).map((f) => session.setPortForwardingLocal(f)),
       ...(options.portForwardRemote ?? []).map((f) => session.setPortForwardingRemote(f)),
+      ...(options.portForwardDynamic ?? []).map((f) => session.setPortForwardingDynamic(f)),
     ]);
   } catch (err) {
     await session.close();

@@ -14,12 +14,22 @@ export interface ForwardCounters {
 export class ForwardStats {
   private total = 0;
   private failed = 0;
+  private refused = 0;
   private closedIn = 0;
   private closedOut = 0;
   private readonly live = new Map<Socket, boolean>(); // socket → is the client side (bytesRead = in)
 
   connectionFailed(): void {
     this.failed++;
+  }
+
+  /** A SOCKS request for a destination that `allow` does not let through (dynamic forwards). */
+  destinationRefused(): void {
+    this.refused++;
+  }
+
+  get refusedDestinations(): number {
+    return this.refused;
   }
 
   /** Count a live socket. `clientSide`: the socket faces the connecting client (local forwards). */
@@ -48,7 +58,7 @@ export class ForwardStats {
    * closed connections only change when one closes, which the counts already show.
    */
   appendSignature(out: number[]): void {
-    out.push(this.live.size, this.total, this.failed, this.closedIn, this.closedOut);
+    out.push(this.live.size, this.total, this.failed, this.refused, this.closedIn, this.closedOut);
     for (const [socket] of this.live) out.push(socket.bytesRead, socket.bytesWritten);
   }
 

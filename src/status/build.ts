@@ -7,9 +7,11 @@ import {
   computePhase,
   describeForwardProblem,
   type ForwardHealth,
+  type PhaseResult,
 } from "../reconcile/phase.ts";
 import type { Condition } from "../reconcile/types.ts";
 import type {
+  DynamicForwardStatus,
   LocalForwardObservation,
   LocalForwardStatus,
   RemoteForwardObservation,
@@ -20,10 +22,11 @@ import type {
 
 export const CONFLICT_CONDITION = "Conflict";
 export const INVALID_CONDITION = "Invalid";
+export const SYNCED_CONDITION = "Synced";
 
 /**
- * Conditions, in this order: Connected, Ready, then Conflict and Invalid when they apply. Once
- * Conflict or Invalid has appeared it stays, with status False, after the problem is fixed (the
+ * Conditions, in this order: Connected, Ready, then Conflict, Invalid and Synced when they apply.
+ * Once Conflict, Invalid or Synced has appeared it stays, with status False, after the problem is fixed (the
  * Kubernetes convention: its lastTransitionTime then says when it was resolved).
  */
 export function buildTunnelStatus(
@@ -31,22 +34,16 @@ export function buildTunnelStatus(
   previous: TunnelStatusDoc | undefined,
   now: string,
 ): TunnelStatusDoc {
-  const forwardHealth = [
-    ...observation.local.map((forward): ForwardHealth => health(localForwardId(forward), forward)),
-    ...observation.remote.map((forward): ForwardHealth => health(remoteForwardId(forward), forward)),
-  ];
-  const { phase, ready } = computePhase({
-    invalid: observation.errors.length > 0,
-    suspended: observation.suspended,
-    session: observation.session,
-    forwards: forwardHealth,
-  });
+  const forwardHealth = forwardHealthOf(observation);
+  const { phase, ready } = phaseOf(observation, forwardHealth);
   const previousConditions = previous?.status.conditions ?? [];
-  const updates: ConditionUpdate[] = [computeConnectedCondition(observation.session, observation.suspended), ready];
+  const updates: ConditionUpdate[] = [computeConnectedCondition(observation.session, observation.suspended, observation.stopped), ready];
   const conflict = conflictCondition(forwardHealth, previousConditions);
   if (conflict !== undefined) updates.push(conflict);
   const invalid = invalidCondition(observation.errors, previousConditions);
   if (invalid !== undefined) updates.push(invalid);
+  const synced = syncedCondition(observation.notApplied, previousConditions);
+  if (synced !== undefined) updates.push(synced);
 
   let merged: Condition[] = [...previousConditions];
   for (const update of updates) merged = setCondition(merged, update, now);
@@ -61,6 +58,7 @@ export function buildTunnelStatus(
     status: {
       observedGeneration: observation.generation,
       phase,
+      ...(observation.confirmed ? { confirmedAt: observation.confirmed.at, confirmInterval: observation.confirmed.interval } : {}),
       conditions,
       session: {
         state: session.state,
@@ -69,15 +67,32 @@ export function buildTunnelStatus(
         connectedSince: session.connectedSince ?? "",
         reconnects: session.reconnects,
         lastError: session.lastError,
+        configHash: session.configHash ?? "",
         ...(session.via !== undefined && session.via.length > 0 ? { via: session.via.map((hop) => ({ ...hop })) } : {}),
       },
-      forwards: {
-        local: observation.local.map(localForwardStatus),
-        remote: observation.remote.map(remoteForwardStatus),
-      },
+      forwards: forwardsStatus(observation),
       errors: [...observation.errors],
     },
   };
+}
+
+/** The phase and Ready condition of an observation (what its status document will say). */
+export function phaseOf(observation: TunnelObservation, forwards: readonly ForwardHealth[] = forwardHealthOf(observation)): PhaseResult {
+  return computePhase({
+    invalid: observation.errors.length > 0,
+    suspended: observation.suspended,
+    session: observation.session,
+    forwards,
+    notApplied: observation.notApplied,
+    stopped: observation.stopped,
+  });
+}
+
+function forwardHealthOf(observation: TunnelObservation): ForwardHealth[] {
+  return [
+    ...observation.local.map((forward): ForwardHealth => health(localForwardId(forward), forward)),
+    ...observation.remote.map((forward): ForwardHealth => health(remoteForwardId(forward), forward)),
+  ];
 }
 
 /** Builds every document of one status file; previous documents are matched by tunnel name. */
@@ -131,12 +146,55 @@ function invalidCondition(errors: readonly string[], previous: readonly Conditio
   return { type: INVALID_CONDITION, status: "False", reason: "ManifestValid", message: "" };
 }
 
+/**
+ * Synced: is the latest spec what runs? Shown once a change could not be applied, and kept (True)
+ * afterwards, like Conflict and Invalid.
+ */
+function syncedCondition(notApplied: TunnelObservation["notApplied"], previous: readonly Condition[]): ConditionUpdate | undefined {
+  if (notApplied !== undefined) {
+    return {
+      type: SYNCED_CONDITION,
+      status: "False",
+      reason: notApplied.reason,
+      message: `generation ${notApplied.generation} is not applied (the previous session keeps running): ${notApplied.message}`,
+    };
+  }
+  if (findCondition(previous, SYNCED_CONDITION) === undefined) return undefined;
+  return { type: SYNCED_CONDITION, status: "True", reason: "Applied", message: "" };
+}
+
+function forwardsStatus(observation: TunnelObservation): TunnelStatusDoc["status"]["forwards"] {
+  const local = observation.local.filter((f) => f.socks === undefined).map(localForwardStatus);
+  const remote = observation.remote.map(remoteForwardStatus);
+  const dynamic = observation.local.filter((f) => f.socks !== undefined).map(dynamicForwardStatus);
+  return dynamic.length > 0 ? { local, remote, dynamic } : { local, remote };
+}
+
+function dynamicForwardStatus(forward: LocalForwardObservation): DynamicForwardStatus {
+  return {
+    bindAddress: forward.bindAddress,
+    localPort: forward.localPort,
+    connectTimeout: forward.connectTimeout,
+    ...(forward.socks?.allow !== undefined ? { allow: [...forward.socks.allow] } : {}),
+    state: forward.state,
+    ...(forward.reason !== undefined ? { reason: forward.reason } : {}),
+    activeConnections: forward.activeConnections,
+    totalConnections: forward.totalConnections,
+    failedConnections: forward.failedConnections,
+    refusedConnections: forward.refusedConnections ?? 0,
+    bytesIn: forward.bytesIn,
+    bytesOut: forward.bytesOut,
+    message: forward.message,
+  };
+}
+
 function localForwardStatus(forward: LocalForwardObservation): LocalForwardStatus {
   return {
     bindAddress: forward.bindAddress,
     localPort: forward.localPort,
     remoteHost: forward.remoteHost,
     remotePort: forward.remotePort,
+    connectTimeout: forward.connectTimeout,
     state: forward.state,
     ...(forward.reason !== undefined ? { reason: forward.reason } : {}),
     activeConnections: forward.activeConnections,

@@ -17,6 +17,8 @@ export interface LocalForwardObservation extends LocalForwardSpec, ForwardCounte
   reason?: string;
   message: string;
   failedConnections: number;
+  /** Dynamic (SOCKS) forwards: destinations refused by `allow`. */
+  refusedConnections?: number;
 }
 
 export interface RemoteForwardObservation extends RemoteForwardSpec, ForwardCounters {
@@ -37,6 +39,8 @@ export interface SessionObservation {
   lastError: string; // "" when none since the last successful connect
   /** One CamelCase word: AuthFailed, HostKeyMismatch, HostUnknown, ConnectionRefused, KeepaliveTimeout */
   lastErrorReason?: string;
+  /** Short hash of the session-level settings the open session was made with (see configHash). */
+  configHash?: string;
   /** The jump hosts of the live (or last) session, in order; absent for a direct one. */
   via?: HopStatus[];
 }
@@ -58,6 +62,15 @@ export interface TunnelObservation {
   /** `file:line:column: message`; non-empty ⇒ phase Invalid. */
   errors: string[];
   suspended: boolean;
+  /** The controller has stopped (the final status of a clean shutdown): nothing runs any more. */
+  stopped?: boolean;
+  /** When a running controller last confirmed this document, and how often it does (see StatusDoc). */
+  confirmed?: { at: string; interval: string };
+  /**
+   * Set when the latest spec is not what runs: a session-level change failed and the old session
+   * keeps running (`generation` above is then the old one). The Synced condition reports it.
+   */
+  notApplied?: { generation: string; reason: string; message: string };
   session: SessionObservation;
   local: LocalForwardObservation[];
   remote: RemoteForwardObservation[];
@@ -68,11 +81,32 @@ export interface LocalForwardStatus {
   localPort: number;
   remoteHost: string;
   remotePort: number;
+  /** ms allowed to open the far end (part of the forward's target: `diff` compares it). */
+  connectTimeout: number;
   state: ForwardState;
   reason?: string;
   activeConnections: number;
   totalConnections: number;
   failedConnections: number;
+  bytesIn: number;
+  bytesOut: number;
+  message: string;
+}
+
+/** A dynamic forward (ssh -D): a SOCKS proxy on bindAddress:localPort. */
+export interface DynamicForwardStatus {
+  bindAddress: string;
+  localPort: number;
+  connectTimeout: number;
+  /** The allow patterns, when the manifest limits destinations. */
+  allow?: string[];
+  state: ForwardState;
+  reason?: string;
+  activeConnections: number;
+  totalConnections: number;
+  failedConnections: number;
+  /** SOCKS requests for destinations `allow` does not list. */
+  refusedConnections: number;
   bytesIn: number;
   bytesOut: number;
   message: string;
@@ -100,6 +134,11 @@ export interface SessionStatus {
   connectedSince: string; // "" when not connected
   reconnects: number;
   lastError: string;
+  /**
+   * Short hash of the session-level settings (host, port, user, auth, host key, keepalive) the
+   * open session was made with; "" when none is open. `tunnelctl diff` compares a manifest with it.
+   */
+  configHash: string;
   /** Jump hosts, in order (only for a session through jump hosts). */
   via?: HopStatus[];
 }
@@ -111,9 +150,17 @@ export interface TunnelStatusDoc {
   status: {
     observedGeneration: string;
     phase: Phase;
+    /**
+     * When a running controller last confirmed this document (ISO 8601), and how often it does so
+     * (a duration): a document not confirmed for several intervals is no longer kept up to date.
+     * Refreshed with the counters, not on every write.
+     */
+    confirmedAt?: string;
+    confirmInterval?: string;
     conditions: Condition[];
     session: SessionStatus;
-    forwards: { local: LocalForwardStatus[]; remote: RemoteForwardStatus[] };
+    /** `dynamic` only when the tunnel has dynamic forwards. */
+    forwards: { local: LocalForwardStatus[]; remote: RemoteForwardStatus[]; dynamic?: DynamicForwardStatus[] };
     errors: string[];
   };
 }

@@ -121,6 +121,14 @@ export class StatusWriter {
     return due.filter((_, index) => written[index] === true);
   }
 
+  /**
+   * Forget what every file was last known to hold (the tree they were in was swapped): the next
+   * write of each compares against the disk again.
+   */
+  forgetAll(): void {
+    this.#files.clear();
+  }
+
   /** Deletes the status file (a missing file is fine) and forgets it. */
   remove(filePath: string): Promise<void> {
     return this.#enqueue(filePath, async () => {
@@ -195,16 +203,21 @@ export function statusPathFor(manifestFile: string, options: { watchDir: string;
   return path.join(options.statusDir, `${relative}.status`);
 }
 
-/** The document with every traffic counter set to 0: equal shapes ⇒ only counters differ. */
+/**
+ * The document with every traffic counter set to 0 and no confirmation time: equal shapes ⇒ only
+ * counters (or the heartbeat) differ, and the write may wait for statusInterval.
+ */
 function zeroCounters(doc: TunnelStatusDoc): TunnelStatusDoc {
   const zero: ForwardCounters = { activeConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 };
   return {
     ...doc,
     status: {
       ...doc.status,
+      confirmedAt: "",
       forwards: {
         local: doc.status.forwards.local.map((forward) => ({ ...forward, ...zero, failedConnections: 0 })),
         remote: doc.status.forwards.remote.map((forward) => ({ ...forward, ...zero })),
+        ...(doc.status.forwards.dynamic ? { dynamic: doc.status.forwards.dynamic.map((forward) => ({ ...forward, ...zero, failedConnections: 0, refusedConnections: 0 })) } : {}),
       },
     },
   };

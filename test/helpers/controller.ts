@@ -46,6 +46,8 @@ export interface StatusDoc {
   status: {
     phase: string;
     observedGeneration: string;
+    confirmedAt?: string;
+    confirmInterval?: string;
     conditions: Array<{ type: string; status: string; reason: string; message: string; lastTransitionTime: string }>;
     session: { state: string; reconnects: number; lastError: string; serverVersion: string; connectedSince?: string; hostKeyFingerprint?: string };
     forwards: {

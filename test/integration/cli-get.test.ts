@@ -1,12 +1,13 @@
 // `tunnelctl get`, run as a real process on status files written with the status module's own
 // builder and serializer: the table, its wide form, yaml and json, and the empty cases.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { buildTunnelStatus, parseStatusDocs, serializeStatusDocs, type TunnelObservation, type TunnelStatusDoc } from "../../src/status/index.ts";
-import { describeRun, runCli } from "../helpers/cli.ts";
+import { describeRun, REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
+import { waitFor } from "../helpers/net.ts";
 import { localObservation, observation, remoteObservation, sessionObservation } from "../helpers/status-fixtures.ts";
 
 const now = new Date();
@@ -121,6 +122,73 @@ describe("get", () => {
     assert.equal(result.stdout, "No tunnels found under empty\n");
     const json = await runCli(["get", "empty", "-o", "json"], { cwd: dir });
     assert.equal(json.stdout, "[]\n");
+  });
+
+  it("manifests but no status files: says no controller has written status, and what runs one", async () => {
+    mkdirSync(path.join(dir, "unwatched"));
+    writeFileSync(path.join(dir, "unwatched/a.yaml"), "apiVersion: tunnelctl/v1\n");
+    const result = await runCli(["get", "unwatched"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.equal(
+      result.stdout,
+      "No status files under unwatched: no controller has written status for the 1 manifest in unwatched.\nStart one with: tunnelctl run unwatched\n",
+    );
+  });
+
+  it("a status no controller confirms any more is Unknown, with its age; a clean stop says Stopped", async () => {
+    mkdirSync(path.join(dir, "stale"));
+    const confirmed = (minutesAgo: number) => ({ at: new Date(now.getTime() - minutesAgo * 60_000).toISOString(), interval: "30s" });
+    writeFileSync(
+      path.join(dir, "stale/a.yaml.status"),
+      serializeStatusDocs([
+        build(tunnel("live", "a.yaml", { confirmed: confirmed(0.5) })),
+        build(tunnel("gone", "a.yaml", { confirmed: confirmed(10) })),
+        build(tunnel("halted", "a.yaml", { confirmed: confirmed(10), stopped: true })),
+      ]),
+    );
+    const result = await runCli(["get", "stale"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.match(result.stdout, /^live +Ready /m);
+    assert.match(result.stdout, /^gone +Unknown .*status not confirmed for 10m \(it last said Ready\): is the controller running\?$/m);
+    assert.match(result.stdout, /^halted +Stopped .*tunnelctl stopped/m);
+  });
+
+  it("-w shows the table again when a status file changes, until SIGINT", async () => {
+    mkdirSync(path.join(dir, "watched"));
+    const file = path.join(dir, "watched/w.yaml.status");
+    writeFileSync(file, serializeStatusDocs([build(tunnel("w", "w.yaml"))]));
+    const watching = spawnCli(["get", "watched", "-w"], { cwd: dir });
+    await waitFor(() => /^w +Ready /m.test(watching.stdout), "the first table");
+    writeFileSync(
+      file,
+      serializeStatusDocs([
+        build(tunnel("w", "w.yaml", { session: sessionObservation({ state: "Backoff", lastError: "Cannot connect to x:22: connection refused", lastErrorReason: "ConnectionRefused" }) })),
+      ]),
+    );
+    await waitFor(() => /^w +Failed +Backoff .*connection refused$/m.test(watching.stdout), `the table again after the change:\n${watching.stdout}`);
+    assert.equal(watching.stdout.match(/^NAME +PHASE/gm)?.length, 2, "two tables: the first and the changed one");
+    watching.child.kill("SIGINT");
+    const result = await watching.exited;
+    assert.equal(result.code, 0, describeRun(result));
+  });
+
+  it("version and --version print package.json's version", async () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
+    assert.equal((await runCli(["--version"])).stdout, `${pkg.version}\n`);
+    const long = await runCli(["version"]);
+    assert.equal(long.code, 0);
+    assert.match(long.stdout, new RegExp(`^tunnelctl ${pkg.version.replace(/\./g, "\\.")} \\(Node\\.js v\\d+\\.\\d+\\.\\d+, ssh2 \\d+\\.\\d+\\.\\d+\\)\n$`));
+  });
+
+  it("a session change that could not be applied shows as Degraded with the Synced reason", async () => {
+    mkdirSync(path.join(dir, "lagging"));
+    writeFileSync(
+      path.join(dir, "lagging/l.yaml.status"),
+      serializeStatusDocs([build(tunnel("lag", "l.yaml", { notApplied: { generation: "0badc0de", reason: "AuthFailed", message: "Authentication to db:22 as x refused by the server" } }))]),
+    );
+    const result = await runCli(["get", "lagging"], { cwd: dir });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.match(result.stdout, /^lag +Degraded +Connected .*AuthFailed: generation 0badc0de is not applied \(the previous session keeps running\): Authentication to db:22 as x refused by the server$/m);
   });
 
   it("a directory that does not exist: exit 1 with a message", async () => {

@@ -64,11 +64,13 @@ describe("run", { timeout: 60_000 }, () => {
 
   it("converges, logs JSON, resyncs on SIGHUP and stops cleanly on SIGTERM", async () => {
     const statusDir = path.join(root, "status");
-    const run = startRun(["--status-dir", statusDir, "--selector", "app=tunnelctl-demo", "--resync", "1m", "--metrics-address", "127.0.0.1:9464"]);
+    const metricsPort = await freeLoopbackPort();
+    const run = startRun(["--status-dir", statusDir, "--selector", "app=tunnelctl-demo", "--resync", "1m", "--metrics-address", `127.0.0.1:${metricsPort}`]);
     const statusFile = path.join(statusDir, "demo.yaml.status");
     await waitFor(() => phaseIn(statusFile) === "Ready", `Ready in ${statusFile}\n${run.stdout}${run.stderr}`, 20_000);
     assert.equal(existsSync(path.join(dir, "demo.yaml.status")), false, "--status-dir: nothing beside the manifest");
-    assert.match(run.stderr, /--metrics-address 127\.0\.0\.1:9464 is not implemented yet/);
+    assert.ok(logLines(run).some((line) => line["msg"] === "serving /metrics, /healthz and /readyz" && line["address"] === `127.0.0.1:${metricsPort}`));
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status, 200);
 
     run.child.kill("SIGHUP");
     await waitFor(() => logLines(run).some((line) => line["msg"] === "resync requested"), "the SIGHUP log line");
@@ -108,7 +110,10 @@ describe("run", { timeout: 60_000 }, () => {
     [["--selector", "app"], /"app" is not key=value/],
     [["--selector", "app=a,app=b"], /label app is given twice/],
     [["--resync", "soon"], /invalid duration "soon"/],
-    [["--status-interval", "0"], /must be greater than zero/],
+    [["--status-interval", "0"], /"0" has no unit: write e.g. 0s/],
+    [["--resync", "5"], /option '--resync <duration>' argument '5' is invalid. "5" has no unit: write e.g. 5s, 5m or 5ms/],
+    [["--resync", "500ms"], /'--resync <duration>' argument '500ms' is invalid. "500ms" is too short: at least 1s/],
+    [["--status-interval", "10ms"], /'--status-interval <duration>' argument '10ms' is invalid. "10ms" is too short: at least 100ms/],
     [["--log-level", "loud"], /expected one of fatal, error, warn, info, debug, trace, silent/],
     [["--metrics-address", "9464"], /expected host:port/],
   ] as const) {

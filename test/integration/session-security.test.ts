@@ -37,6 +37,19 @@ describe("host keys and auth against OpenSSH", { skip: !haveSshd }, () => {
       assert.ok(err instanceof HostKeyError, String(err));
       assert.equal(err.reason, "HostKeyUnknown");
       assert.ok(err.message.includes(sshd.hostKeyFingerprint), err.message);
+      assert.match(err.message, /is not in .*known_hosts_empty[^ ]* \(policy strict\)/);
+      assert.match(err.message, /pin it in hostKey\.fingerprints, add the host's key to .*known_hosts_empty[^ ]*, or set hostKey\.policy: accept-new/);
+      return true;
+    });
+  });
+
+  it("strict: a known_hosts file that does not exist is named as missing, with the fix", async () => {
+    const knownHostsFile = file("no_such_known_hosts");
+    await assert.rejects(connect("127.0.0.1", base({ knownHostsFile })), (err: unknown) => {
+      assert.ok(err instanceof HostKeyError, String(err));
+      assert.equal(err.reason, "HostKeyUnknown");
+      assert.match(err.message, /no_such_known_hosts[^ ]* does not exist \(policy strict\)/);
+      assert.match(err.message, /set hostKey\.policy: accept-new/);
       return true;
     });
   });

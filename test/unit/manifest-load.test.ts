@@ -358,3 +358,25 @@ describe("jump hosts", () => {
     ]);
   });
 });
+
+describe("one pass reports everything (issue 16)", () => {
+  it("cross-field rules are reported beside schema errors, not after they are fixed", () => {
+    const text = `${VALID}  hostname: x\n  reconnect: {minDelay: 10s, maxDelay: 1s}\n`;
+    assert.deepEqual(located(load(text)), [
+      'team/db.yaml:10:3: spec: unknown field "hostname" (did you mean "host"?)',
+      "team/db.yaml:11:25: spec.reconnect.minDelay: must not be greater than maxDelay (got 10s > 1s)",
+    ]);
+  });
+
+  it("a file that is not a manifest gets one clear error, not a parser dump", () => {
+    const readme = "# Title\n\nSome `code`: here\n- a list: {x\n```yaml\nspec: x\n```\n";
+    const result = load(readme, "/srv/README.md");
+    assert.deepEqual(located(result), [
+      "team/db.yaml:1:1: not a tunnelctl manifest: it is not valid YAML (manifests are *.yaml or *.yml files)",
+    ]);
+    assert.deepEqual(located(load("name: x\n", "/srv/notes.txt")), [
+      "team/db.yaml:1:1: not a tunnelctl manifest: no document has apiVersion, kind, metadata or spec (manifests are *.yaml or *.yml files)",
+    ]);
+    assert.deepEqual(located(load(VALID, "/srv/db.txt")), [], "a manifest under another name still loads");
+  });
+});

@@ -124,7 +124,10 @@ const cases: Array<[string, (doc: Doc) => void, string[]]> = [
   ["no ~user paths", (d) => (d.spec.auth.privateKeyFile = "~bob/key"), [
     "spec.auth.privateKeyFile: ~user is not supported: use ~/..., an absolute path or a path relative to the manifest",
   ]],
-  ["no unknown auth fields", (d) => (d.spec.auth.keyFile = "k"), ['spec.auth: unknown field "keyFile"']],
+  ["no unknown auth fields", (d) => (d.spec.auth.keyFile = "k"), ['spec.auth: unknown field "keyFile" (did you mean "privateKeyFile"?)']],
+  ["a name from ssh_config gets the field it means", (d) => ((d.spec.hostname = d.spec.host), delete d.spec.host), ['spec: missing required field "host"', 'spec: unknown field "hostname" (did you mean "host"?)']],
+  ["a near-miss kind is named", (d) => (d.kind = "Tunel"), ['kind: must be "Tunnel" (got "Tunel"; did you mean "Tunnel"?)']],
+  ["a near-miss apiVersion key is named", (d) => ((d.apiversion = d.apiVersion), delete d.apiVersion), ['missing required field "apiVersion"', 'unknown field "apiversion" (did you mean "apiVersion"?)']],
   // hostKey
   ["hostKey is a mapping", (d) => (d.spec.hostKey = "strict"), ['spec.hostKey: must be a mapping (got "strict")']],
   ["policy enum", (d) => (d.spec.hostKey = { policy: "yolo" }), [
@@ -163,7 +166,7 @@ const cases: Array<[string, (doc: Doc) => void, string[]]> = [
   ["no unknown reconnect fields", (d) => (d.spec.reconnect = { factor: 2 }), ['spec.reconnect: unknown field "factor"']],
   // forwards
   ["forwards is a mapping", (d) => (d.spec.forwards = []), ["spec.forwards: must be a mapping (got a list)"]],
-  ["no unknown forwards fields", (d) => (d.spec.forwards.dynamic = []), ['spec.forwards: unknown field "dynamic"']],
+  ["no unknown forwards fields", (d) => (d.spec.forwards.socks = []), ['spec.forwards: unknown field "socks"']],
   ["local is a list", (d) => (d.spec.forwards.local = {}), ["spec.forwards.local: must be a list (got a mapping)"]],
   ["local item is a mapping", (d) => (d.spec.forwards.local = [8080]), ["spec.forwards.local[0]: must be a mapping (got 8080)"]],
   ["local localPort required", (d) => delete d.spec.forwards.local[0].localPort, [

@@ -28,6 +28,7 @@ describe("buildTunnelStatus", () => {
           connectedSince: t0,
           reconnects: 0,
           lastError: "",
+          configHash: "",
         },
         forwards: {
           local: [
@@ -36,6 +37,7 @@ describe("buildTunnelStatus", () => {
               localPort: 8080,
               remoteHost: "remote-machine",
               remotePort: 80,
+              connectTimeout: 30000,
               state: "Active",
               activeConnections: 2,
               totalConnections: 41,
@@ -75,6 +77,7 @@ describe("buildTunnelStatus", () => {
       "connectedSince",
       "reconnects",
       "lastError",
+      "configHash",
     ]);
     assert.deepEqual(Object.keys(doc.status.conditions[0] ?? {}), ["type", "status", "reason", "message", "lastTransitionTime"]);
     assert.deepEqual(Object.keys(doc.status.forwards.local[0] ?? {}), [
@@ -82,6 +85,7 @@ describe("buildTunnelStatus", () => {
       "localPort",
       "remoteHost",
       "remotePort",
+      "connectTimeout",
       "state",
       "activeConnections",
       "totalConnections",
@@ -123,7 +127,7 @@ describe("buildTunnelStatus", () => {
       },
     ]);
     assert.deepEqual(second.status.forwards.local[0]?.reason, "PortInUse");
-    assert.deepEqual(Object.keys(second.status.forwards.local[0] ?? {}).slice(4, 6), ["state", "reason"]);
+    assert.deepEqual(Object.keys(second.status.forwards.local[0] ?? {}).slice(5, 7), ["state", "reason"]);
   });
 
   test("a conflict adds a Conflict condition naming the owner; it stays False once resolved", () => {
@@ -219,7 +223,7 @@ describe("buildTunnelStatus", () => {
     assert.equal(doc.status.forwards.remote[0]?.remotePort, 0);
   });
 
-  test("a session through jump hosts lists them in session.via, after lastError; a direct one has no via", () => {
+  test("a session through jump hosts lists them in session.via, after configHash; a direct one has no via", () => {
     const via = [
       { host: "bastion-a.example", port: 22, hostKeyFingerprint: "SHA256:aaa" },
       { host: "bastion-b.example", port: 2222, hostKeyFingerprint: "SHA256:bbb" },
@@ -227,7 +231,7 @@ describe("buildTunnelStatus", () => {
     const base = observation();
     const session = buildTunnelStatus(observation({ session: { ...base.session, via } }), undefined, t0).status.session;
     assert.deepEqual(session.via, via);
-    assert.deepEqual(Object.keys(session).slice(-2), ["lastError", "via"]);
+    assert.deepEqual(Object.keys(session).slice(-2), ["configHash", "via"]);
     assert.equal("via" in buildTunnelStatus(base, undefined, t0).status.session, false);
     assert.equal("via" in buildTunnelStatus(observation({ session: { ...base.session, via: [] } }), undefined, t0).status.session, false);
   });
@@ -264,6 +268,27 @@ describe("buildTunnelStatus", () => {
       ["Connected", t0],
       ["Ready", t0],
     ]);
+  });
+
+  test("Synced: False with the failure's reason while the latest spec is not applied, then True and kept", () => {
+    const lagging = buildTunnelStatus(
+      observation({ generation: "old00001", notApplied: { generation: "new00002", reason: "AuthFailed", message: "refused" } }),
+      undefined,
+      t0,
+    );
+    assert.equal(lagging.status.observedGeneration, "old00001");
+    assert.equal(lagging.status.phase, "Degraded");
+    const synced = lagging.status.conditions.find((c) => c.type === "Synced");
+    assert.deepEqual(synced, {
+      type: "Synced",
+      status: "False",
+      reason: "AuthFailed",
+      message: "generation new00002 is not applied (the previous session keeps running): refused",
+      lastTransitionTime: t0,
+    });
+    const applied = buildTunnelStatus(observation({ generation: "new00002" }), lagging, t1);
+    assert.deepEqual(applied.status.conditions.find((c) => c.type === "Synced"), { type: "Synced", status: "True", reason: "Applied", message: "", lastTransitionTime: t1 });
+    assert.equal(buildTunnelStatus(observation(), undefined, t0).status.conditions.find((c) => c.type === "Synced"), undefined, "never failed: no Synced condition");
   });
 
   test("does not modify the observation or the previous document", () => {
