@@ -1,6 +1,6 @@
 // The library surface: the imperative Session API and its error types.
 export { connect, Session, DEFAULT_BIND_ADDRESS, DEFAULT_CONNECT_TIMEOUT_MS } from "./ssh/session.ts";
-export type { ConnectOptions, DynamicForwardInput, DynamicForwardSpec, HostKeyInput, JumpHostInput, LocalForwardInput, RemoteForwardInput } from "./ssh/session.ts";
+export type { ConnectOptions, DynamicForwardInput, DynamicForwardSpec, HostKeyInput, JumpHostInput, LocalForwardInput, RemoteForwardInput, RemoteForwardListing } from "./ssh/session.ts";
 export type { HopInfo } from "./ssh/dial/route.ts";
 export type { LocalForwardInfo, RemoteForwardInfo } from "./ssh/forward-set.ts";
 export type { ForwardCounters } from "./ssh/stats.ts";
@@ -18,6 +18,8 @@ export {
   ConnectionError,
   ForwardNotFoundError,
   TargetError,
+  CancelRefusedError,
+  RequestTimeoutError,
   InvalidArgumentError,
 } from "./ssh/errors.ts";
 export type { TunnelErrorReason } from "./ssh/errors.ts";

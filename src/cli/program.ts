@@ -9,6 +9,7 @@ import type { GetOptions } from "./get.ts";
 import {
   durationOption,
   parseListenAddress,
+  parseHandshakeLimit,
   parseLogLevel,
   parseOutputFormat,
   parseSelector,
@@ -60,6 +61,11 @@ Try it with nothing else installed: tunnelctl demo`,
     )
     .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent").argParser(parseLogLevel).default("info"))
     .option("--metrics-address <host:port>", "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464)", parseListenAddress)
+    .addOption(
+      new Option("--handshakes-per-server <n>", "SSH handshakes under way at once per server at most; lowered while a server drops them")
+        .argParser(parseHandshakeLimit)
+        .default(8),
+    )
     .addHelpText(
       "after",
       `
@@ -80,6 +86,7 @@ Examples:
           statusIntervalMs: opts.statusInterval,
           logLevel: opts.logLevel,
           metricsAddress: opts.metricsAddress,
+          handshakesPerServer: opts.handshakesPerServer,
         }),
       );
     });
@@ -173,6 +180,7 @@ the status table when it changes. Edit DIR/demo.yaml while it runs. Ctrl-C to st
 }
 
 interface RawRunOptions {
+  handshakesPerServer: number;
   statusDir?: string;
   selector?: Record<string, string>;
   resync: number;

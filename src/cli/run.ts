@@ -18,12 +18,14 @@ export interface RunOptions {
   statusIntervalMs: number;
   logLevel: LogLevel;
   metricsAddress?: string | undefined;
+  /** Most SSH handshakes under way at once per server (default 8; lowered adaptively). */
+  handshakesPerServer?: number | undefined;
 }
 
 export async function runRun(options: RunOptions, output: CliOutput): Promise<number> {
   const logger = createLogger({ level: options.logLevel });
-  const { dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress } = options;
-  logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress }, "starting");
+  const { dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress, handshakesPerServer } = options;
+  logger.info({ dir, statusDir, selector, resyncMs, statusIntervalMs, metricsAddress, handshakesPerServer }, "starting");
 
   let controller: Controller | undefined;
   // The endpoint is bound before any session is opened: a busy or wrong address is exit 1 at once.
@@ -48,6 +50,7 @@ export async function runRun(options: RunOptions, output: CliOutput): Promise<nu
     selector,
     resyncMs,
     statusIntervalMs,
+    handshakesPerServer,
     logger,
     homeDir: os.homedir(),
     onReconcile: metrics?.observeReconcile,

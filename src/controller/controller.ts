@@ -48,7 +48,7 @@ class TunnelController implements Controller {
   private readonly queue: WorkQueue;
   private readonly writer: StatusWriter;
   /** One for all tunnels: handshakes are limited per server, and hop sessions are shared. */
-  private readonly dialer = new Dialer({ gate: new HandshakeLimiter() });
+  private readonly dialer: Dialer;
   private readonly watcher: DirectoryWatcher;
   /** The ssh configs that manifests read (spec.sshConfig): an edit loads those manifests again. */
   private readonly configWatcher = new ConfigWatcher((manifest) => this.hintFile(manifest));
@@ -79,6 +79,7 @@ class TunnelController implements Controller {
     this.options = options;
     this.dir = resolve(options.dir);
     this.log = options.logger;
+    this.dialer = new Dialer({ gate: new HandshakeLimiter(options.handshakesPerServer) });
     this.started = new Promise((r) => (this.markStarted = r));
     this.desired = new DesiredState({
       dir: this.dir,

@@ -11,7 +11,7 @@ import type { SshConnection } from "../ssh/connection.ts";
 import type { Dialer } from "../ssh/dial/dialer.ts";
 import { routeOf, type HopInfo } from "../ssh/dial/route.ts";
 import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
-import { ForwardSet } from "../ssh/forward-set.ts";
+import { ForwardSet, type RemoteForwardInfo } from "../ssh/forward-set.ts";
 import { bindAddressNote } from "../ssh/remote-forward.ts";
 import { dynamicForwardWarning } from "../manifest/semantic.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
@@ -257,7 +257,7 @@ export class TunnelRuntime {
       if (conflict) return { ...spec, ...counters, state: "Conflict", reason: "Conflict", message: conflict };
       const failure = this.failures.get(id);
       if (failure) return { ...spec, ...counters, state: "Failed", reason: failure.reason, message: failure.message };
-      if (info && this.connected) return { ...spec, ...counters, state: "Active", message: dynamicForwardWarning(spec) ?? "" };
+      if (info && this.connected) return { ...spec, ...counters, listenAddresses: info.listenAddresses, state: "Active", message: dynamicForwardWarning(spec) ?? "" };
       if (info) return { ...spec, ...counters, state: "Pending", reason: "SessionDown", message: "listening; new connections wait for the session" };
       return { ...spec, ...counters, state: "Pending", message: this.connected ? "" : "waiting for the session" };
     }), ...draining];
@@ -269,18 +269,16 @@ export class TunnelRuntime {
     const draining: RemoteForwardObservation[] = this.forwards
       .drainingInfo()
       .remote.filter((f) => !wanted.has(remoteForwardId(f)))
+      .map((f) => ({ ...remoteObservationOf(f), state: "Draining", message: drainingMessage(f.activeConnections) }));
+    // Removed, but the server refused (or did not answer) the cancel: it still listens.
+    const held: RemoteForwardObservation[] = this.forwards
+      .heldRemoteInfo()
+      .filter((f) => !wanted.has(remoteForwardId(f)))
       .map((f) => ({
-        bindAddress: f.bindAddress,
-        remotePort: f.remotePort,
-        boundPort: f.boundPort,
-        localHost: f.localHost,
-        localPort: f.localPort,
-        activeConnections: f.activeConnections,
-        totalConnections: f.totalConnections,
-        bytesIn: f.bytesIn,
-        bytesOut: f.bytesOut,
-        state: "Draining",
-        message: drainingMessage(f.activeConnections),
+        ...remoteObservationOf(f),
+        state: "Failed",
+        reason: f.reason,
+        message: `${f.message}; removed from the manifest: its connections are refused, and the server frees the port when the session is replaced (or the forward is taken back if put back)`,
       }));
     return [...desired.map((spec): RemoteForwardObservation => {
       const id = remoteForwardId(spec);
@@ -296,7 +294,7 @@ export class TunnelRuntime {
       if (failure) return { ...base, state: "Failed", reason: failure.reason, message: failure.message };
       if (info) return { ...base, state: "Active", message: bindAddressNote(spec.bindAddress) };
       return { ...base, state: "Pending", message: this.connected ? "" : "waiting for the session" };
-    }), ...draining];
+    }), ...draining, ...held];
   }
 
   private async attempt(id: ForwardId, now: () => number, later: (at: number) => void, fn: () => Promise<void>): Promise<void> {
@@ -421,6 +419,21 @@ function backoffFor(spec: TunnelSpec, current: Backoff): Backoff {
   const { minDelay, maxDelay } = spec.reconnect;
   if (current.min === minDelay && current.max === maxDelay) return current;
   return new Backoff({ min: minDelay, max: maxDelay });
+}
+
+/** The fields of a remote forward no longer desired (draining, or held by the server). */
+function remoteObservationOf(f: RemoteForwardInfo): Omit<RemoteForwardObservation, "state" | "message"> {
+  return {
+    bindAddress: f.bindAddress,
+    remotePort: f.remotePort,
+    boundPort: f.boundPort,
+    localHost: f.localHost,
+    localPort: f.localPort,
+    activeConnections: f.activeConnections,
+    totalConnections: f.totalConnections,
+    bytesIn: f.bytesIn,
+    bytesOut: f.bytesOut,
+  };
 }
 
 function drainingMessage(connections: number): string {

@@ -14,6 +14,8 @@ export interface ControllerOptions {
   resyncMs?: number | undefined;
   /** Counters in status files refresh at most this often, ms (default 10000). */
   statusIntervalMs?: number | undefined;
+  /** Most SSH handshakes under way at once per server (default 8); lowered while a server drops them. */
+  handshakesPerServer?: number | undefined;
   logger: Logger;
   /** `~` in manifests expands to this (default os.homedir()). */
   homeDir?: string | undefined;

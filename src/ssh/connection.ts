@@ -9,22 +9,26 @@ import type {
   Client,
   ClientChannel,
   RejectConnection,
+  ServerHostKeyAlgorithm,
   TcpConnectionDetails,
 } from "ssh2";
 import ssh2 from "./ssh2.ts";
 import { resolveAuth, type AuthOptions } from "./auth.ts";
 import {
   AuthError,
+  CancelRefusedError,
   ConnectionError,
   ConnectTimeoutError,
   ForwardRefusedError,
-  HostKeyError,
+  RequestTimeoutError,
   TargetError,
   TunnelError,
   formatHostPort,
   messageOf,
 } from "./errors.ts";
-import { judgeHostKey, learnHostKey, readKnownHosts, type HostKeyOptions, type HostKeyVerdict } from "./host-key.ts";
+import { sendGlobalRequest, trackGlobalRequests } from "./global-request.ts";
+import { orderHostKeyAlgorithms } from "./host-key-algorithms.ts";
+import { judgeHostKey, knownKeyTypes, learnHostKey, readKnownHosts, type HostKeyOptions, type HostKeyVerdict } from "./host-key.ts";
 
 export interface ConnectionOptions {
   host: string;
@@ -35,7 +39,11 @@ export interface ConnectionOptions {
   keepalive?: { interval: number; countMax: number } | undefined;
   /** Time allowed for TCP connect + SSH handshake + auth, ms (default 20000). */
   readyTimeout?: number | undefined;
+  /** Time allowed for the server to answer a global request (tcpip-forward, ...), ms (default 10000). */
+  requestTimeout?: number | undefined;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 export type TcpConnectionHandler = (
   info: TcpConnectionDetails,
@@ -55,20 +63,25 @@ export class SshConnection extends EventEmitter {
   /** Channels open right now (both directions); the drain and leak checks read it. */
   openChannels = 0;
   /**
-   * Resolves once the server has answered the first request sent after authentication, or the
-   * connection has closed; never rejects. An OpenSSH sshd counts a connection against MaxStartups
-   * until its post-authentication process runs, which is after our 'ready'; the answer comes from
-   * that process, so a handshake limit that waits for this never overruns MaxStartups.
+   * Resolves once the server has answered the first request sent after authentication (success,
+   * failure or SSH_MSG_UNIMPLEMENTED: any answer), or that request's deadline has passed; rejects
+   * with the close error if the connection closes first, so a closed connection is never taken
+   * for a live one. An OpenSSH sshd counts a connection against MaxStartups until its
+   * post-authentication process runs, which is after our 'ready'; the answer comes from that
+   * process, so a handshake limit that waits for this never overruns MaxStartups.
    */
   readonly settled: Promise<void>;
+  /** Time allowed for an answer to a global request, ms. */
+  readonly requestTimeout: number;
   private readonly client: Client;
   private closedFlag = false;
   private closeError: TunnelError | undefined;
   private tcpHandler: TcpConnectionHandler | undefined;
 
-  private constructor(client: Client, host: string, port: number, serverVersion: string, fingerprint: string) {
+  private constructor(client: Client, host: string, port: number, serverVersion: string, fingerprint: string, requestTimeout: number) {
     super();
     this.client = client;
+    this.requestTimeout = requestTimeout;
     this.host = host;
     this.port = port;
     this.serverVersion = serverVersion;
@@ -87,16 +100,26 @@ export class SshConnection extends EventEmitter {
       }
     });
     client.on("close", () => this.markClosed());
-    this.settled = new Promise((resolve) => {
-      this.once("close", () => resolve());
-      try {
-        // What `ssh -N` sends: tunnelctl never opens a shell, so the server may refuse any. ssh2
-        // sends it only to a server that says it is OpenSSH, and calls back at once for others.
-        client.openssh_noMoreSessions(() => resolve());
-      } catch {
-        resolve(); // "Not connected": 'close' is on its way
-      }
+    this.settled = new Promise((resolve, reject) => {
+      const closed = (): void => reject(this.closeError ?? this.lostError("closed by the server"));
+      this.once("close", closed);
+      // What `ssh -N` sends: tunnelctl never opens a shell, so the server may refuse any. ssh2
+      // sends it to every server whose version has two digits in a row (not only OpenSSH); any
+      // answer will do, and a server that gives none must not hold us: the request has a deadline.
+      sendGlobalRequest<void>((cb) => client.openssh_noMoreSessions(cb), requestTimeout).then(
+        () => {
+          this.off("close", closed);
+          if (this.closedFlag) closed();
+          else resolve();
+        },
+        () => undefined, // "Not connected": 'close' is on its way
+      );
     });
+    this.settled.catch(() => undefined); // the Session API never waits for it
+  }
+
+  private lostError(detail: string): ConnectionError {
+    return new ConnectionError("ConnectionLost", `Connection to ${formatHostPort(this.host, this.port)} lost: ${detail}`);
   }
 
   get closed(): boolean {
@@ -147,41 +170,86 @@ export class SshConnection extends EventEmitter {
   }
 
   /** Ask the server to listen (ssh -R). Resolves with the port it bound (useful for port 0). */
-  requestRemoteForward(bindAddress: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      if (this.closedFlag) {
-        reject(new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`));
-        return;
-      }
-      try {
-        // Always pass a callback: ssh2 updates its forwarding map only then.
-        this.client.forwardIn(bindAddress, port, (err, bound) => {
-          if (err) reject(new ForwardRefusedError(bindAddress, port, { cause: err }));
-          else resolve(port === 0 ? bound : port);
-        });
-      } catch (err) {
-        reject(new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`, { cause: err }));
-      }
-    });
+  async requestRemoteForward(bindAddress: string, port: number): Promise<number> {
+    const where = formatHostPort(bindAddress, port);
+    const answer = await this.globalRequest<number>(
+      // Always pass a callback: ssh2 updates its forwarding map only then.
+      (cb) => this.client.forwardIn(bindAddress, port, cb),
+      `opening remote forward ${where}`,
+      (late) => {
+        // Confirmed after we gave up: release it, or the retry would find the port taken by us.
+        if (late.outcome !== "success" || this.closedFlag) return;
+        try {
+          this.client.unforwardIn(bindAddress, port === 0 ? late.value : port, () => undefined);
+        } catch {
+          // "Not connected": the port went with the connection
+        }
+      },
+    );
+    switch (answer.outcome) {
+      case "success":
+        if (port !== 0) return port;
+        routeUnnamedPort(this.client, bindAddress, answer.value);
+        return answer.value;
+      case "timeout":
+        throw new RequestTimeoutError(`tcpip-forward for ${where}`, formatHostPort(this.host, this.port), this.requestTimeout);
+      case "unimplemented":
+        throw new ForwardRefusedError(bindAddress, port, { cause: answer.error, detail: "the server does not implement tcpip-forward (SSH_MSG_UNIMPLEMENTED)" });
+      case "failure":
+        throw new ForwardRefusedError(bindAddress, port, { cause: answer.error });
+    }
   }
 
-  /** Ask the server to stop listening. Live channels stay open (they drain). */
-  cancelRemoteForward(bindAddress: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.closedFlag) {
-        resolve(); // the server released it with the connection
+  /**
+   * Ask the server to stop listening. Live channels stay open (they drain). Rejects with
+   * CancelRefusedError when the server says no (it still listens), RequestTimeoutError when it
+   * does not answer; resolves at once when the connection is gone (the port went with it).
+   */
+  async cancelRemoteForward(bindAddress: string, port: number): Promise<void> {
+    if (this.closedFlag) return; // the server released it with the connection
+    const where = formatHostPort(bindAddress, port);
+    let answer;
+    try {
+      answer = await this.globalRequest<void>((cb) => this.client.unforwardIn(bindAddress, port, cb), `cancelling remote forward ${where}`);
+    } catch (err) {
+      if (err instanceof ConnectionError) return;
+      throw err;
+    }
+    switch (answer.outcome) {
+      case "success":
+        unrouteUnnamedPort(this.client, bindAddress, port);
         return;
-      }
-      try {
-        this.client.unforwardIn(bindAddress, port, (err) => {
-          if (err && !this.closedFlag) {
-            reject(new TunnelError("Unknown", `Cannot cancel remote forward ${formatHostPort(bindAddress, port)}: ${err.message}`, { cause: err }));
-          } else resolve();
-        });
-      } catch {
-        resolve();
-      }
-    });
+      case "timeout":
+        throw new RequestTimeoutError(`cancel-tcpip-forward for ${where}`, formatHostPort(this.host, this.port), this.requestTimeout);
+      case "unimplemented":
+        throw new CancelRefusedError(bindAddress, port, "the server does not implement cancel-tcpip-forward (SSH_MSG_UNIMPLEMENTED)", { cause: answer.error });
+      case "failure":
+        throw new CancelRefusedError(bindAddress, port, "refused by the server", { cause: answer.error });
+    }
+  }
+
+  /**
+   * One global request with a deadline. A connection that drops while it is pending rejects with
+   * ConnectionLost (the close error), never with what the request would have said.
+   */
+  private async globalRequest<T>(
+    send: (cb: (err: Error | null | undefined, value?: T) => void) => void,
+    what: string,
+    onLate?: Parameters<typeof sendGlobalRequest<T>>[2],
+  ): ReturnType<typeof sendGlobalRequest<T>> {
+    if (this.closedFlag) throw new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`);
+    let answer;
+    try {
+      answer = await sendGlobalRequest<T>(send, this.requestTimeout, onLate);
+    } catch (err) {
+      // ssh2 throws "Not connected" synchronously after a disconnect.
+      throw new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`, { cause: err });
+    }
+    if (this.closedFlag && answer.outcome !== "success") {
+      const lost = this.closeError ?? this.lostError("closed by the server");
+      throw new ConnectionError(lost.reason === "KeepaliveTimeout" ? "KeepaliveTimeout" : "ConnectionLost", `${lost.message} while ${what}`, { cause: lost });
+    }
+    return answer;
   }
 
   /** Close the connection; resolves once it is closed. */
@@ -271,7 +339,7 @@ export class SshConnection extends EventEmitter {
         settled = true;
         clearTimeout(timer);
         client.removeAllListeners();
-        const conn = new SshConnection(client, host, port, serverVersion, verdict?.fingerprint ?? "");
+        const conn = new SshConnection(client, host, port, serverVersion, verdict?.fingerprint ?? "", options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS);
         if (verdict?.learn && options.hostKey?.knownHostsFile) {
           learnHostKey(options.hostKey.knownHostsFile, verdict.learn).then(
             () => resolve(conn),
@@ -289,6 +357,10 @@ export class SshConnection extends EventEmitter {
         readyTimeout,
         keepaliveInterval: options.keepalive?.interval ?? 15_000,
         keepaliveCountMax: options.keepalive?.countMax ?? 3,
+        // The algorithms of the key types known for this host first, as OpenSSH's ssh does.
+        algorithms: {
+          serverHostKey: orderHostKeyAlgorithms(knownKeyTypes(host, port, knownHostsText, options.hostKey ?? {})) as ServerHostKeyAlgorithm[],
+        },
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           // Callback form on purpose: ssh2 takes a returned Promise as "accept".
           serverVersion = readServerVersion(client);
@@ -306,6 +378,7 @@ export class SshConnection extends EventEmitter {
       config.authHandler = methods;
       try {
         client.connect(config);
+        trackGlobalRequests(client);
       } catch (err) {
         // Not expected with a parsed key; never echo a secret if it happens.
         fail(new AuthError(`Cannot start authentication to ${where}`, { reason: "KeyFileError" }));
@@ -313,6 +386,22 @@ export class SshConnection extends EventEmitter {
       }
     });
   }
+}
+
+/**
+ * A server may name the port that was asked for (0) instead of the one it bound in the
+ * forwarded-tcpip channels of a port-0 forward (asyncssh does). ssh2 routes such a channel only
+ * when its forwarding map has an `addr:0` entry (its fix for old OpenSSH): add one. The client
+ * cannot tell two port-0 forwards on one address apart there; the latest wins.
+ */
+function routeUnnamedPort(client: Client, bindAddress: string, boundPort: number): void {
+  const forwarding = (client as unknown as { _forwarding?: Record<string, number> })._forwarding;
+  if (forwarding) forwarding[`${bindAddress}:0`] = boundPort;
+}
+
+function unrouteUnnamedPort(client: Client, bindAddress: string, boundPort: number): void {
+  const forwarding = (client as unknown as { _forwarding?: Record<string, number> })._forwarding;
+  if (forwarding?.[`${bindAddress}:0`] === boundPort) delete forwarding[`${bindAddress}:0`];
 }
 
 function readServerVersion(client: Client): string {

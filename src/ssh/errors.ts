@@ -7,6 +7,8 @@ export type TunnelErrorReason =
   | "BindDenied"
   | "ForwardRefused"
   | "RemotePortBusy"
+  | "CancelRefused"
+  | "RequestTimeout"
   | "HostKeyMismatch"
   | "HostKeyUnknown"
   | "HostKeyRevoked"
@@ -66,17 +68,42 @@ export class ForwardRefusedError extends TunnelError {
   constructor(
     bindAddress: string,
     port: number,
-    options?: { cause?: unknown; reason?: "ForwardRefused" | "RemotePortBusy" },
+    options?: { cause?: unknown; reason?: "ForwardRefused" | "RemotePortBusy"; detail?: string },
   ) {
     const reason = options?.reason ?? "ForwardRefused";
     const why =
-      reason === "RemotePortBusy"
+      options?.detail ??
+      (reason === "RemotePortBusy"
         ? "port still held on the server (by an earlier session?)"
-        : "refused by the server (port busy or forwarding not allowed)";
+        : "refused by the server (port busy or forwarding not allowed)");
     super(reason, `Cannot forward remote ${formatHostPort(bindAddress, port)}: ${why}`, options);
     this.name = "ForwardRefusedError";
     this.bindAddress = bindAddress;
     this.port = port;
+  }
+}
+
+/**
+ * The server refused to stop listening on a remote forward (dropbear 2022.83 refuses every
+ * cancel-tcpip-forward). The forward stays listed as held by the server; tunnelctl refuses the
+ * connections the server still sends through it.
+ */
+export class CancelRefusedError extends TunnelError {
+  readonly bindAddress: string;
+  readonly port: number;
+  constructor(bindAddress: string, port: number, detail: string, options?: { cause?: unknown }) {
+    super("CancelRefused", `Cannot cancel remote forward ${formatHostPort(bindAddress, port)}: ${detail}; the server still listens there`, options);
+    this.name = "CancelRefusedError";
+    this.bindAddress = bindAddress;
+    this.port = port;
+  }
+}
+
+/** The server did not answer a request (tcpip-forward, cancel-tcpip-forward) in time. */
+export class RequestTimeoutError extends TunnelError {
+  constructor(what: string, server: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super("RequestTimeout", `No answer from ${server} to ${what} within ${timeoutMs} ms`, options);
+    this.name = "RequestTimeoutError";
   }
 }
 

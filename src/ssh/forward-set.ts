@@ -4,13 +4,15 @@
 import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
 import { localForwardId, remoteForwardId } from "../reconcile/forward-id.ts";
 import type { SshConnection } from "./connection.ts";
-import { ConnectionError, ForwardNotFoundError, TunnelError, messageOf } from "./errors.ts";
+import { CancelRefusedError, ConnectionError, ForwardNotFoundError, RequestTimeoutError, TunnelError, messageOf } from "./errors.ts";
 import { LocalForward, type ChannelOpener } from "./local-forward.ts";
 import { RemoteForward } from "./remote-forward.ts";
 import { parseAllowPattern } from "../manifest/allow-pattern.ts";
 import type { ForwardCounters } from "./stats.ts";
 
 export interface LocalForwardInfo extends LocalForwardSpec, ForwardCounters {
+  /** The addresses really listened on: both loopbacks for "localhost". */
+  listenAddresses: string[];
   /** Dynamic forwards: SOCKS requests refused because `allow` does not list the destination. */
   refusedConnections?: number;
 }
@@ -31,6 +33,12 @@ export class ForwardSet {
   /** Deleted remote forwards whose connections still drain. */
   private readonly drainingRemotes = new Set<RemoteForward>();
   private readonly drainingLocals = new Set<LocalForward>();
+  /**
+   * Deleted remote forwards that the server did not let go of (it refused the cancel, or did not
+   * answer it): it still listens on the attached connection. Their connections are refused; set
+   * again, one is taken back as it is, with no new tcpip-forward.
+   */
+  private readonly heldRemotes = new Map<string, { forward: RemoteForward; error: TunnelError }>();
   private connection: SshConnection | undefined;
   private readonly events: ForwardSetEvents;
 
@@ -107,6 +115,16 @@ export class ForwardSet {
       existing.update(target);
       return existing.boundPort;
     }
+    const held = this.heldRemotes.get(id)?.forward;
+    if (held) {
+      // The server still listens for us: route its connections again.
+      this.heldRemotes.delete(id);
+      this.drainingRemotes.delete(held);
+      held.onIdle = undefined;
+      held.update(target);
+      this.remotes.set(id, held);
+      return held.boundPort;
+    }
     const connection = this.connection;
     if (!connection) throw new ConnectionError("NotConnected", "No SSH connection to request the remote forward on");
     const boundPort = await connection.requestRemoteForward(spec.bindAddress, spec.remotePort);
@@ -116,14 +134,29 @@ export class ForwardSet {
     return boundPort;
   }
 
-  /** Release on the server (waits for its reply); open connections drain. */
+  /**
+   * Release on the server (waits for its reply); open connections drain. New connections are
+   * refused at once. If the server refuses the cancel (CancelRefused) or does not answer it
+   * (RequestTimeout), the forward is kept as held by the server (heldRemoteInfo) and the error
+   * is thrown; deleting it again asks the server again.
+   */
   async deleteRemote(spec: Pick<RemoteForwardSpec, "bindAddress" | "remotePort">): Promise<void> {
     const id = remoteForwardId(spec);
-    const forward = this.remotes.get(id);
+    const forward = this.remotes.get(id) ?? this.heldRemotes.get(id)?.forward;
     if (!forward) throw new ForwardNotFoundError("remote", spec.bindAddress, spec.remotePort);
     this.remotes.delete(id);
+    this.heldRemotes.delete(id);
     this.drain(forward);
-    await this.connection?.cancelRemoteForward(forward.bindAddress, forward.boundPort);
+    const connection = this.connection;
+    try {
+      await connection?.cancelRemoteForward(forward.bindAddress, forward.boundPort);
+    } catch (err) {
+      const stillHeld = err instanceof CancelRefusedError || err instanceof RequestTimeoutError;
+      if (stillHeld && connection && connection === this.connection && !connection.closed && !this.remotes.has(id)) {
+        this.heldRemotes.set(id, { forward, error: err });
+      }
+      throw err;
+    }
   }
 
   getRemote(): RemoteForwardSpec[] {
@@ -143,11 +176,22 @@ export class ForwardSet {
     out.push(this.locals.size, this.remotes.size, this.drainingLocals.size, this.drainingRemotes.size);
   }
 
+  /** Deleted remote forwards the server still listens on (a refused or unanswered cancel). */
+  heldRemoteInfo(): Array<RemoteForwardInfo & { reason: string; message: string }> {
+    return [...this.heldRemotes.values()].map(({ forward: f, error }) => ({
+      ...remoteSpecOf(f),
+      boundPort: f.boundPort,
+      ...f.stats.snapshot(),
+      reason: error.reason,
+      message: error.message,
+    }));
+  }
+
   /** Deleted forwards whose open connections still drain (status state Draining). */
   drainingInfo(): { local: LocalForwardInfo[]; remote: RemoteForwardInfo[] } {
     return {
       local: [...this.drainingLocals].map(localInfoOf),
-      remote: [...this.drainingRemotes].map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() })),
+      remote: [...this.drainingRemotes].filter((f) => !this.isHeld(f)).map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() })),
     };
   }
 
@@ -168,6 +212,8 @@ export class ForwardSet {
 
     const failures = new Map<string, TunnelError>();
     const moving = [...this.remotes.entries()];
+    // Held forwards stay with the previous connection, which is closed once it has drained.
+    this.heldRemotes.clear();
     if (previous && !previous.closed) {
       await Promise.all(moving.map(([, f]) => previous.cancelRemoteForward(f.bindAddress, f.boundPort).catch(() => undefined)));
     }
@@ -199,6 +245,7 @@ export class ForwardSet {
     for (const local of this.locals.values()) local.setOpener(undefined);
     for (const remote of this.remotes.values()) remote.destroy();
     this.remotes.clear();
+    this.heldRemotes.clear(); // released with the connection
     return lost;
   }
 
@@ -207,10 +254,11 @@ export class ForwardSet {
     const connection = this.connection;
     await Promise.all([
       ...[...this.locals.values()].map((f) => f.destroy()),
-      ...[...this.remotes.values()].map((f) =>
+      ...[...this.remotes.values(), ...[...this.heldRemotes.values()].map((h) => h.forward)].map((f) =>
         connection && !connection.closed ? connection.cancelRemoteForward(f.bindAddress, f.boundPort).catch(() => undefined) : undefined,
       ),
     ]);
+    this.heldRemotes.clear();
     for (const f of this.remotes.values()) f.destroy();
     for (const f of this.drainingRemotes) f.destroy();
     await Promise.all([...this.drainingLocals].map((f) => f.destroy()));
@@ -229,6 +277,11 @@ export class ForwardSet {
     for (const f of this.drainingRemotes) n += f.connectionCount;
     for (const f of this.drainingLocals) n += f.connectionCount;
     return n;
+  }
+
+  private isHeld(forward: RemoteForward): boolean {
+    for (const held of this.heldRemotes.values()) if (held.forward === forward) return true;
+    return false;
   }
 
   private drain(forward: RemoteForward): void {
@@ -283,7 +336,7 @@ function localSpecOf(f: LocalForward): LocalForwardSpec {
 }
 
 function localInfoOf(f: LocalForward): LocalForwardInfo {
-  const info: LocalForwardInfo = { ...localSpecOf(f), ...f.stats.snapshot() };
+  const info: LocalForwardInfo = { ...localSpecOf(f), ...f.stats.snapshot(), listenAddresses: f.boundAddresses };
   if (f.target.socks !== undefined) info.refusedConnections = f.stats.refusedDestinations;
   return info;
 }

@@ -166,6 +166,22 @@ export function judgeHostKey(
   };
 }
 
+/**
+ * Key types (known_hosts names: ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ...) already trusted
+ * for this host, to be offered first (see host-key-algorithms.ts). Pins carry no type: a pin
+ * contributes the type of a known_hosts key with that fingerprint, if the file has one.
+ */
+export function knownKeyTypes(host: string, port: number, knownHostsText: string | undefined, options: HostKeyOptions): string[] {
+  if (options.policy === "insecure-accept-any") return [];
+  const entries = parseKnownHosts(knownHostsText ?? "").filter((e) => e.marker === "");
+  const pins = options.fingerprints ?? [];
+  const trusted =
+    pins.length > 0
+      ? entries.filter((e) => pins.some((pin) => pin.replace(/=+$/, "") === fingerprintOf(e.keyBlob)))
+      : entries.filter((e) => hostFieldMatches(e.patterns, knownHostName(host, port)));
+  return [...new Set(trusted.map((e) => e.keyType))];
+}
+
 /** The known_hosts text; undefined when there is no such file. */
 export async function readKnownHosts(file: string | undefined): Promise<string | undefined> {
   if (!file) return undefined;

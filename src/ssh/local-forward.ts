@@ -9,6 +9,14 @@ import { allowedBy, type AllowPattern } from "../manifest/allow-pattern.ts";
 import { parseSocks, replyFor, REP, type ReplyCode } from "./socks/protocol.ts";
 import { ForwardStats } from "./stats.ts";
 
+/**
+ * The addresses a local listener binds for `bindAddress`. "localhost" is both loopbacks, as
+ * `ssh -L localhost:…` binds them (getaddrinfo gives both); anything else is itself.
+ */
+export function listenAddresses(bindAddress: string): string[] {
+  return bindAddress.toLowerCase() === "localhost" ? ["127.0.0.1", "::1"] : [bindAddress];
+}
+
 export interface LocalForwardTarget {
   remoteHost: string;
   remotePort: number;
@@ -49,7 +57,9 @@ export class LocalForward {
   readonly localPort: number;
   target: LocalForwardTarget;
   readonly stats = new ForwardStats();
-  private readonly server: Server;
+  private readonly servers: Server[] = [];
+  /** The addresses really listened on (see listenAddresses). */
+  boundAddresses: string[] = [];
   private opener: ChannelOpener | undefined;
   private readonly waiting = new Set<Waiting>();
   private readonly sockets = new Set<Socket>();
@@ -64,12 +74,19 @@ export class LocalForward {
     this.target = target;
     this.opener = opener;
     this.events = events;
-    // allowHalfOpen: a client's EOF must not end our side before the reply arrives.
-    // noDelay: set on accept by libuv (no 43 ms Nagle stall on small replies).
-    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }
 
-  /** Bind the listener; resolves once it accepts connections. Throws PortInUseError / BindError. */
+  private createServer(): Server {
+    // allowHalfOpen: a client's EOF must not end our side before the reply arrives.
+    // noDelay: set on accept by libuv (no 43 ms Nagle stall on small replies).
+    return createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  /**
+   * Bind the listener; resolves once it accepts connections. Throws PortInUseError / BindError.
+   * "localhost" binds 127.0.0.1 and ::1; like ssh, it is enough that one of them binds (a host
+   * without IPv6, say): boundAddresses says which did.
+   */
   static async listen(
     bindAddress: string,
     localPort: number,
@@ -78,26 +95,36 @@ export class LocalForward {
     events: LocalForwardEvents = {},
   ): Promise<LocalForward> {
     const forward = new LocalForward(bindAddress, localPort, target, opener, events);
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        if (err.code === "EADDRINUSE") reject(new PortInUseError(bindAddress, localPort, { cause: err }));
-        else if (err.code === "EACCES") reject(new BindError(bindAddress, localPort, "permission denied", { cause: err }));
-        else if (err.code === "EADDRNOTAVAIL") reject(new BindError(bindAddress, localPort, "address not available on this host", { cause: err }));
-        else reject(new BindError(bindAddress, localPort, err.code ?? err.message, { cause: err }));
-      };
-      forward.server.once("error", onError);
-      forward.server.listen({ host: bindAddress, port: localPort }, () => {
-        forward.server.off("error", onError);
-        forward.server.on("error", () => undefined);
-        forward.listening = true;
-        resolve();
-      });
-    });
+    const results = await Promise.allSettled(listenAddresses(bindAddress).map((address) => forward.bind(address, localPort)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (forward.servers.length === 0 && failed) throw failed.reason;
+    forward.listening = true;
     return forward;
   }
 
+  private bind(address: string, localPort: number): Promise<void> {
+    const server = this.createServer();
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const shown = this.bindAddress;
+        if (err.code === "EADDRINUSE") reject(new PortInUseError(shown, localPort, { cause: err }));
+        else if (err.code === "EACCES") reject(new BindError(shown, localPort, "permission denied", { cause: err }));
+        else if (err.code === "EADDRNOTAVAIL") reject(new BindError(shown, localPort, "address not available on this host", { cause: err }));
+        else reject(new BindError(shown, localPort, err.code ?? err.message, { cause: err }));
+      };
+      server.once("error", onError);
+      server.listen({ host: address, port: localPort }, () => {
+        server.off("error", onError);
+        server.on("error", () => undefined);
+        this.servers.push(server);
+        this.boundAddresses = listenAddresses(this.bindAddress).filter((a) => a === address || this.boundAddresses.includes(a));
+        resolve();
+      });
+    });
+  }
+
   get isListening(): boolean {
-    return this.listening && this.server.listening;
+    return this.listening && this.servers.length > 0 && this.servers.every((s) => s.listening);
   }
 
   get connectionCount(): number {
@@ -130,7 +157,7 @@ export class LocalForward {
     this.waiting.clear();
     // server.close()'s callback waits for every connection to end; the port itself is released
     // when libuv closes the handle, which happens before the next turn of the loop.
-    this.server.close();
+    for (const server of this.servers) server.close();
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 

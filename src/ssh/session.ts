@@ -60,9 +60,19 @@ export interface ConnectOptions {
   keepalive?: { interval: number; countMax: number };
   /** ms allowed for TCP connect + handshake + auth (default 20000). */
   readyTimeout?: number;
+  /** ms allowed for the server to answer a request (tcpip-forward, cancel-tcpip-forward; default 10000). */
+  requestTimeout?: number;
   portForwardLocal?: LocalForwardInput[];
   portForwardRemote?: RemoteForwardInput[];
   portForwardDynamic?: DynamicForwardInput[];
+}
+
+/**
+ * A remote forward as getPortForwardingRemote() lists it. `state: "HeldByServer"`: deleted, but
+ * the server refused (or did not answer) the cancel and still listens; its connections are refused.
+ */
+export interface RemoteForwardListing extends RemoteForwardSpec {
+  state?: "HeldByServer";
 }
 
 export function normalizeLocal(input: LocalForwardInput, at = ""): LocalForwardSpec {
@@ -227,11 +237,15 @@ export class Session extends EventEmitter {
     return { ...spec, remotePort: boundPort };
   }
 
-  /** Releases the port on the server (waits for its reply); open connections drain. */
+  /**
+   * Releases the port on the server (waits for its reply); open connections drain. A server that
+   * refuses (CancelRefusedError) or does not answer (RequestTimeoutError) still listens: the
+   * forward stays listed with `state: "HeldByServer"` and its connections are refused; delete
+   * asks again, set takes it back.
+   */
   async deletePortForwardingRemote(input: { bindAddress?: string; remotePort: number }): Promise<void> {
     // Accept the port asked for (0) or the port the server chose.
-    const matches = this.forwards
-      .remoteInfo()
+    const matches = [...this.forwards.remoteInfo(), ...this.forwards.heldRemoteInfo()]
       .filter(
         (f) =>
           (f.remotePort === input.remotePort || f.boundPort === input.remotePort) &&
@@ -241,14 +255,21 @@ export class Session extends EventEmitter {
     await Promise.all(matches.map((f) => this.forwards.deleteRemote(f)));
   }
 
-  /** Remote forwards with `remotePort` set to the port the server really listens on. */
-  getPortForwardingRemote(): RemoteForwardSpec[] {
-    return this.forwards.remoteInfo().map((f) => ({
+  /**
+   * Remote forwards with `remotePort` set to the port the server really listens on; deleted ones
+   * the server did not let go of are listed with `state: "HeldByServer"`.
+   */
+  getPortForwardingRemote(): RemoteForwardListing[] {
+    const listing = (f: RemoteForwardInfo): RemoteForwardListing => ({
       bindAddress: f.bindAddress,
       remotePort: f.boundPort,
       localHost: f.localHost,
       localPort: f.localPort,
-    }));
+    });
+    return [
+      ...this.forwards.remoteInfo().map(listing),
+      ...this.forwards.heldRemoteInfo().map((f): RemoteForwardListing => ({ ...listing(f), state: "HeldByServer" })),
+    ];
   }
 
   /** Forwards with their connection counters. */
@@ -272,6 +293,7 @@ export async function connect(host: string, options: ConnectOptions): Promise<Se
   if (options.port !== undefined) checkPort("port", options.port);
   if (typeof options.username !== "string" || options.username === "") throw new InvalidArgumentError("username", "must be a non-empty string");
   checkOptionalMs("readyTimeout", options.readyTimeout);
+  checkOptionalMs("requestTimeout", options.requestTimeout);
   if (options.jump !== undefined && !Array.isArray(options.jump)) throw new InvalidArgumentError("jump", "must be a list of jump hosts");
   (options.jump ?? []).forEach((hop, i) => {
     checkHost(`jump[${i}].host`, hop.host);
@@ -296,11 +318,12 @@ export async function connect(host: string, options: ConnectOptions): Promise<Se
       : { ...hostKey, fingerprints: undefined },
     keepalive: options.keepalive,
     readyTimeout: options.readyTimeout,
+    requestTimeout: options.requestTimeout,
   });
   // The session's own hop sessions: closed with it (the controller shares them between tunnels).
   const { connection, via } = await new Dialer({ shareHops: false }).dial({
     hops: (options.jump ?? []).map(endpoint),
-    target: { host, port: options.port, username: options.username, auth: options.auth, hostKey, keepalive: options.keepalive, readyTimeout: options.readyTimeout },
+    target: { host, port: options.port, username: options.username, auth: options.auth, hostKey, keepalive: options.keepalive, readyTimeout: options.readyTimeout, requestTimeout: options.requestTimeout },
   });
   const session = new Session(host, connection, via);
   await session.forwards.attach(connection);

@@ -202,6 +202,8 @@ function localForwardStatus(forward: LocalForwardObservation): LocalForwardStatu
     failedConnections: forward.failedConnections,
     bytesIn: forward.bytesIn,
     bytesOut: forward.bytesOut,
+    // Shown only when it says more than bindAddress ("localhost": 127.0.0.1 and ::1).
+    ...(forward.listenAddresses !== undefined && forward.listenAddresses.join() !== forward.bindAddress ? { listenAddresses: forward.listenAddresses } : {}),
     message: forward.message,
   };
 }

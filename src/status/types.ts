@@ -17,6 +17,8 @@ export interface LocalForwardObservation extends LocalForwardSpec, ForwardCounte
   reason?: string;
   message: string;
   failedConnections: number;
+  /** Where the listener really listens, when that is more than bindAddress ("localhost": 127.0.0.1 and ::1). */
+  listenAddresses?: string[];
   /** Dynamic (SOCKS) forwards: destinations refused by `allow`. */
   refusedConnections?: number;
 }
@@ -90,6 +92,8 @@ export interface LocalForwardStatus {
   failedConnections: number;
   bytesIn: number;
   bytesOut: number;
+  /** Where the listener really listens, when that is more than bindAddress ("localhost": 127.0.0.1 and ::1). */
+  listenAddresses?: string[];
   message: string;
 }
 

@@ -119,7 +119,7 @@ export interface RemoteFwd {
  * known_hosts (field → YAML scalar or flow value, e.g. {privateKeyFile: f, passphraseEnv: "PASS"}).
  */
 export function manifest(
-  sshd: Sshd,
+  sshd: Pick<Sshd, "port" | "username" | "clientKeyFile" | "knownHostsFile">,
   name: string,
   forwards: { local?: LocalFwd[]; remote?: RemoteFwd[] },
   extra: {

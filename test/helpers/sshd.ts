@@ -25,6 +25,8 @@ export interface SshdOptions {
   port?: number;
   /** Keep sshd's stock MaxStartups (10:30:100) instead of the roomy test default. */
   stockLimits?: boolean;
+  /** Host key files to serve instead of the generated ed25519 one (hostPublicKey still names that one). */
+  hostKeyFiles?: string[];
 }
 
 export interface Sshd {
@@ -111,7 +113,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     ...(options.config ?? []),
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
-    `HostKey ${hostKey}`,
+    ...(options.hostKeyFiles ?? [hostKey]).map((file) => `HostKey ${file}`),
     `PidFile ${join(dir, "sshd.pid")}`,
     `AuthorizedKeysFile ${authorizedKeys}`,
     "PubkeyAuthentication yes",

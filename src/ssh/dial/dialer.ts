@@ -47,6 +47,14 @@ interface HopSession {
 
 const ungated: HandshakeGate = { run: (_server, fn) => fn() };
 
+/** Carries an error through the gate that is not the server's doing (see Dialer.handshake). */
+class NotTheServer {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
+
 export class Dialer {
   private readonly gate: HandshakeGate;
   private readonly share: boolean;
@@ -67,7 +75,7 @@ export class Dialer {
       let sock: Duplex | undefined;
       let connection: SshConnection;
       try {
-        connection = await this.handshake(target, async () => (sock = last ? await this.channelTo(last, where, target) : undefined));
+        connection = await this.handshake(target, async () => (sock = last ? await this.channelTo(last, where, target) : undefined), last);
       } catch (err) {
         // A hop that died under the handshake is the news, not the broken pipe it left.
         throw (last && this.lostOnTheWay(last)) ?? err;
@@ -106,7 +114,7 @@ export class Dialer {
     let sock: Duplex | undefined;
     try {
       const what = hopLabel(hop.index, hop.endpoint);
-      connection = await this.handshake(hop.endpoint, async () => (sock = previous ? await this.channelTo(previous, what, hop.endpoint) : undefined));
+      connection = await this.handshake(hop.endpoint, async () => (sock = previous ? await this.channelTo(previous, what, hop.endpoint) : undefined), previous);
     } catch (err) {
       if (previous) this.release(previous);
       // A hop before this one that died is the news; else it is this hop's failure (named once).
@@ -137,16 +145,33 @@ export class Dialer {
   /**
    * TCP connection (or a channel from the previous hop: `openSock`) + SSH handshake + auth, inside
    * the server's gate slot. The channel opens inside it too: opening one makes the hop connect to
-   * the server, and sshd counts that connection as a startup from then on.
+   * the server, and sshd counts that connection as a startup from then on. A channel that cannot
+   * open, or a hop that dies under the handshake, is not the server dropping us: the gate (which
+   * learns its limit from ConnectionLost) does not see those errors.
    */
-  private handshake(endpoint: Endpoint, openSock: () => Promise<Duplex | undefined>): Promise<SshConnection> {
-    return this.gate.run(formatHostPort(endpoint.host, endpoint.port ?? 22), async () => {
-      const opened = await SshConnection.open(endpoint, await openSock());
-      // Keep the slot until sshd has stopped counting this connection as a startup: freed at
-      // 'ready', the next handshake sometimes arrived while sshd still counted 10 and was dropped.
-      await opened.settled;
-      return opened;
-    });
+  private async handshake(endpoint: Endpoint, openSock: () => Promise<Duplex | undefined>, via: HopSession | undefined): Promise<SshConnection> {
+    try {
+      return await this.gate.run(formatHostPort(endpoint.host, endpoint.port ?? 22), async () => {
+        let sock: Duplex | undefined;
+        try {
+          sock = await openSock();
+        } catch (err) {
+          throw new NotTheServer(err);
+        }
+        try {
+          const opened = await SshConnection.open(endpoint, sock);
+          // Keep the slot until sshd has stopped counting this connection as a startup: freed at
+          // 'ready', the next handshake sometimes arrived while sshd still counted 10 and was dropped.
+          await opened.settled;
+          return opened;
+        } catch (err) {
+          const lost = via && this.lostOnTheWay(via);
+          throw lost ? new NotTheServer(lost) : err;
+        }
+      });
+    } catch (err) {
+      throw err instanceof NotTheServer ? err.error : err;
+    }
   }
 
   /** `connection` rides `hop` through `sock`: it goes down with the hop, and leaves when its channel closes. */
