@@ -6,7 +6,7 @@ import path from "node:path";
 import { parseDuration } from "./duration.ts";
 import { formatFieldPath, type FieldIssue, type FieldPath } from "./field-path.ts";
 import type { RawDuration, RawTunnel } from "./raw.ts";
-import type { AuthSpec, HopSpec, HostKeySpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
+import type { AuthSpec, HopSpec, HostKeySpec, LocalForwardSpec, RemoteForwardSpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
 import { canonicalJson } from "./canonical-json.ts";
 import { localForwardPath } from "./forward-paths.ts";
 
@@ -54,13 +54,22 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
     suspend: spec.suspend,
     forwards: {
       local: [
-        ...spec.forwards.local.map((forward, i) => ({
-          bindAddress: forward.bindAddress,
-          localPort: forward.localPort,
-          remoteHost: forward.remoteHost,
-          remotePort: forward.remotePort,
-          connectTimeout: duration(forward.connectTimeout, ["spec", "forwards", "local", i, "connectTimeout"]),
-        })),
+        ...spec.forwards.local.map((forward, i): LocalForwardSpec => {
+          // The schema has made sure each side is a port or a path, never both.
+          const out: LocalForwardSpec = {
+            bindAddress: forward.localPath !== undefined ? "" : forward.bindAddress,
+            localPort: forward.localPort ?? 0,
+            remoteHost: forward.remoteHost ?? "",
+            remotePort: forward.remotePort ?? 0,
+            connectTimeout: duration(forward.connectTimeout, ["spec", "forwards", "local", i, "connectTimeout"]),
+          };
+          if (forward.localPath !== undefined) {
+            out.localPath = resolvePath(forward.localPath);
+            out.mode = forward.mode !== undefined ? parseInt(forward.mode, 8) : 0o600;
+          }
+          if (forward.remotePath !== undefined) out.remotePath = forward.remotePath;
+          return out;
+        }),
         // Dynamic forwards listen in the same local port space: after the local ones (see types.ts).
         ...spec.forwards.dynamic.map((forward, i) => ({
           bindAddress: forward.bindAddress,
@@ -71,12 +80,17 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
           socks: forward.allow !== undefined ? { allow: [...forward.allow] } : {},
         })),
       ],
-      remote: spec.forwards.remote.map((forward) => ({
-        bindAddress: forward.bindAddress,
-        remotePort: forward.remotePort,
-        localHost: forward.localHost,
-        localPort: forward.localPort,
-      })),
+      remote: spec.forwards.remote.map((forward): RemoteForwardSpec => {
+        const out: RemoteForwardSpec = {
+          bindAddress: forward.remotePath !== undefined ? "" : forward.bindAddress,
+          remotePort: forward.remotePort ?? 0,
+          localHost: forward.localHost ?? "",
+          localPort: forward.localPort ?? 0,
+        };
+        if (forward.remotePath !== undefined) out.remotePath = forward.remotePath;
+        if (forward.localPath !== undefined) out.localPath = resolvePath(forward.localPath);
+        return out;
+      }),
     },
   };
   // Absent rather than empty: a tunnel without hops keeps the generation it always had.

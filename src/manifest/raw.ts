@@ -43,8 +43,17 @@ export interface RawTunnel {
       hostKey?: RawHostKey;
     }>;
     forwards: {
-      local: Array<{ bindAddress: string; localPort: number; remoteHost: string; remotePort: number; connectTimeout: RawDuration }>;
-      remote: Array<{ bindAddress: string; remotePort: number; localHost: string; localPort: number }>;
+      local: Array<{
+        bindAddress: string;
+        localPort?: number;
+        remoteHost?: string;
+        remotePort?: number;
+        connectTimeout: RawDuration;
+        localPath?: string;
+        mode?: string;
+        remotePath?: string;
+      }>;
+      remote: Array<{ bindAddress: string; remotePort?: number; localHost?: string; localPort?: number; remotePath?: string; localPath?: string }>;
       dynamic: Array<{ bindAddress: string; localPort: number; connectTimeout: RawDuration; allow?: string[] }>;
     };
   };

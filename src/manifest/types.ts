@@ -16,6 +16,12 @@ export interface LocalForwardSpec {
    * port space, so they live in forwards.local after the manifest's own local forwards.
    */
   socks?: { allow?: string[] };
+  /** Listen on this unix socket instead (then bindAddress is "" and localPort 0). Absolute. */
+  localPath?: string;
+  /** The localPath socket's file mode (default 0o600). */
+  mode?: number;
+  /** Connect to this unix socket on the server instead (then remoteHost is "" and remotePort 0). */
+  remotePath?: string;
 }
 
 export interface RemoteForwardSpec {
@@ -23,6 +29,10 @@ export interface RemoteForwardSpec {
   remotePort: number; // 0..65535, 0 = server chooses
   localHost: string;
   localPort: number; // 1..65535
+  /** The server listens on this unix socket instead (then bindAddress is "" and remotePort 0). */
+  remotePath?: string;
+  /** Forward to this unix socket here instead (then localHost is "" and localPort 0). Absolute. */
+  localPath?: string;
 }
 
 /** Authentication methods. Only references to secrets, never the secrets themselves. */
