@@ -106,7 +106,8 @@ function describeChange(change: TunnelChange, spec: Tunnel["spec"] | undefined):
 }
 
 export function describeAction(action: Action, spec: Tunnel["spec"] | undefined): string {
-  const server = spec ? `${spec.username}@${formatHostPort(spec.host, spec.port)}` : "";
+  const hops = (spec?.jump ?? []).map((hop) => `${hop.username}@${formatHostPort(hop.host, hop.port)}`);
+  const server = spec ? `${spec.username}@${formatHostPort(spec.host, spec.port)}${hops.length > 0 ? ` via ${hops.join(" > ")}` : ""}` : "";
   switch (action.type) {
     case "open-session":
       return `+ open session ${server}`.trimEnd();

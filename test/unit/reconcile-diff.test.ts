@@ -32,6 +32,12 @@ describe("diffTunnels", () => {
       want: [["a", "update", ["replace-session", "update-local"]]],
     },
     {
+      name: "a jump host added is a session-level change (make-before-break)",
+      desired: want({ a: spec({ jump: [{ host: "jump", port: 22, username: "j", auth: { agent: true }, hostKey: { knownHostsFile: "/k", fingerprints: [], policy: "strict" } }] }) }),
+      actual: have({ a: spec() }),
+      want: [["a", "update", ["replace-session"]]],
+    },
+    {
       name: "suspending tears down; reconnect delays alone change nothing that runs",
       desired: want({ a: spec({ suspend: true }), b: spec({ reconnect: { minDelay: 5, maxDelay: 10 } }) }),
       actual: have({ a: spec(), b: spec() }),
