@@ -56,20 +56,25 @@ function localRow(tunnel: string, forward: LocalForwardStatus, compact: boolean)
   return [
     tunnel,
     "local",
-    hostPort(forward.bindAddress, forward.localPort),
-    `${hostPort(forward.remoteHost, forward.remotePort)}${compact ? "" : " (from server)"}`,
+    forward.localPath !== undefined ? `unix:${forward.localPath}` : hostPort(forward.bindAddress, forward.localPort),
+    forward.remotePath !== undefined
+      ? `unix:${forward.remotePath}${compact ? "" : " (on the server)"}`
+      : `${hostPort(forward.remoteHost, forward.remotePort)}${compact ? "" : " (from server)"}`,
     ...trafficColumns(forward),
   ];
 }
 
 function remoteRow(tunnel: string, forward: RemoteForwardStatus, compact: boolean): string[] {
   const listen =
-    forward.remotePort !== 0
+    forward.remotePath !== undefined
+      ? `unix:${forward.remotePath}`
+      : forward.remotePort !== 0
       ? hostPort(forward.bindAddress, forward.remotePort)
       : forward.boundPort !== undefined
         ? `${hostPort(forward.bindAddress, forward.boundPort)}${compact ? "" : " (port 0: chosen by server)"}`
         : `${hostPort(forward.bindAddress, 0)}${compact ? "" : " (not bound yet)"}`;
-  return [tunnel, "remote", `server ${listen}`, hostPort(forward.localHost, forward.localPort), ...trafficColumns(forward)];
+  const target = forward.localPath !== undefined ? `unix:${forward.localPath}` : hostPort(forward.localHost, forward.localPort);
+  return [tunnel, "remote", `server ${listen}`, target, ...trafficColumns(forward)];
 }
 
 function dynamicRow(tunnel: string, forward: DynamicForwardStatus, compact: boolean): string[] {

@@ -45,6 +45,8 @@ export interface ConnectionOptions {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
+export type UnixConnectionHandler = (socketPath: string, accept: AcceptConnection<ClientChannel>, reject: RejectConnection) => void;
+
 export type TcpConnectionHandler = (
   info: TcpConnectionDetails,
   accept: AcceptConnection<ClientChannel>,
@@ -77,6 +79,7 @@ export class SshConnection extends EventEmitter {
   private closedFlag = false;
   private closeError: TunnelError | undefined;
   private tcpHandler: TcpConnectionHandler | undefined;
+  private unixHandler: UnixConnectionHandler | undefined;
 
   private constructor(client: Client, host: string, port: number, serverVersion: string, fingerprint: string, requestTimeout: number) {
     super();
@@ -91,6 +94,11 @@ export class SshConnection extends EventEmitter {
       const handler = this.tcpHandler;
       if (!handler) return reject();
       handler(info, accept, reject);
+    });
+    client.on("unix connection", (info, accept, reject) => {
+      const handler = this.unixHandler;
+      if (!handler) return reject();
+      handler(info.socketPath, accept as unknown as AcceptConnection<ClientChannel>, reject);
     });
     client.on("error", (err: Error & { level?: string }) => {
       if (!this.closeError) {
@@ -129,6 +137,74 @@ export class SshConnection extends EventEmitter {
   /** Handle `forwarded-tcpip` channels (remote forwards). Every call must end in accept or reject. */
   onTcpConnection(handler: TcpConnectionHandler | undefined): void {
     this.tcpHandler = handler;
+  }
+
+  /** Handle `forwarded-streamlocal@openssh.com` channels (remote unix-socket forwards). */
+  onUnixConnection(handler: UnixConnectionHandler | undefined): void {
+    this.unixHandler = handler;
+  }
+
+  /** Open a direct-streamlocal@openssh.com channel to the unix socket `path` on the server. */
+  openStreamLocal(path: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closedFlag) {
+        reject(new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`));
+        return;
+      }
+      try {
+        this.client.openssh_forwardOutStreamLocal(path, (err, channel) => {
+          if (err) {
+            reject(
+              this.closedFlag
+                ? new ConnectionError("ConnectionLost", `Connection to ${formatHostPort(this.host, this.port)} lost while opening ${path}`, { cause: err })
+                : new TunnelError("TargetUnreachable", `Cannot open the server's socket ${path} through the tunnel: ${err.message}`, { cause: err }),
+            );
+            return;
+          }
+          this.trackChannel(channel);
+          resolve(channel);
+        });
+      } catch (err) {
+        reject(new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`, { cause: err }));
+      }
+    });
+  }
+
+  /** Ask the server to listen on the unix socket `path` (streamlocal-forward@openssh.com). */
+  async requestStreamLocalForward(path: string): Promise<void> {
+    const answer = await this.globalRequest<void>((cb) => this.client.openssh_forwardInStreamLocal(path, cb), `opening remote socket forward ${path}`, (late) => {
+      if (late.outcome !== "success" || this.closedFlag) return;
+      try {
+        this.client.openssh_unforwardInStreamLocal(path, () => undefined);
+      } catch {
+        // "Not connected": the socket went with the connection
+      }
+    });
+    switch (answer.outcome) {
+      case "success":
+        return;
+      case "timeout":
+        throw new RequestTimeoutError(`streamlocal-forward for ${path}`, formatHostPort(this.host, this.port), this.requestTimeout);
+      case "unimplemented":
+        throw new TunnelError("ForwardRefused", `Cannot forward the server's socket ${path}: the server does not implement streamlocal-forward`, { cause: answer.error });
+      case "failure":
+        throw new TunnelError("ForwardRefused", `Cannot forward the server's socket ${path}: refused by the server (path in use, not allowed, or StreamLocalBindUnlink off with a stale file)`, { cause: answer.error });
+    }
+  }
+
+  /** Ask the server to stop listening on `path`; resolves at once when the connection is gone. */
+  async cancelStreamLocalForward(path: string): Promise<void> {
+    if (this.closedFlag) return;
+    let answer;
+    try {
+      answer = await this.globalRequest<void>((cb) => this.client.openssh_unforwardInStreamLocal(path, cb), `cancelling remote socket forward ${path}`);
+    } catch (err) {
+      if (err instanceof ConnectionError) return;
+      throw err;
+    }
+    if (answer.outcome === "success") return;
+    if (answer.outcome === "timeout") throw new RequestTimeoutError(`cancel-streamlocal-forward for ${path}`, formatHostPort(this.host, this.port), this.requestTimeout);
+    throw new TunnelError("CancelRefused", `Cannot cancel the server's socket forward ${path}: ${answer.outcome === "unimplemented" ? "not implemented by the server" : "refused by the server"}`, { cause: answer.error });
   }
 
   /** Open a direct-tcpip channel (ssh -L) to dstHost:dstPort. */

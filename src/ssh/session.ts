@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
 import type { AuthOptions } from "./auth.ts";
 import type { SshConnection } from "./connection.ts";
-import { checkHost, checkOptionalHost, checkOptionalMs, checkPort } from "./check-args.ts";
+import { checkHost, checkOptionalHost, checkOptionalMs, checkPort, checkSocketPath } from "./check-args.ts";
 import { parseAllowPattern } from "../manifest/allow-pattern.ts";
 import { Dialer } from "./dial/dialer.ts";
 import type { Endpoint, HopInfo } from "./dial/route.ts";
@@ -18,19 +18,30 @@ import type { HostKeyPolicy } from "./host-key.ts";
 export const DEFAULT_BIND_ADDRESS = "127.0.0.1";
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
+/** Give localPort (with bindAddress) or localPath; remoteHost + remotePort or remotePath. */
 export interface LocalForwardInput {
   bindAddress?: string;
-  localPort: number;
-  remoteHost: string;
-  remotePort: number;
+  localPort?: number;
+  remoteHost?: string;
+  remotePort?: number;
   /** ms allowed to open the remote end of each connection (default 30000). */
   connectTimeout?: number;
+  /** Listen on this unix socket instead of a port (mode `mode`, default 0o600). */
+  localPath?: string;
+  mode?: number;
+  /** Open the server's unix socket instead of remoteHost:remotePort. */
+  remotePath?: string;
 }
 
+/** Give remotePort (with bindAddress) or remotePath; localHost + localPort or localPath. */
 export interface RemoteForwardInput {
   bindAddress?: string;
   /** 0 = let the server choose; the chosen port is returned. */
-  remotePort: number;
+  remotePort?: number;
+  /** The server listens on this unix socket instead of a port. */
+  remotePath?: string;
+  /** Connections go to this unix socket here instead of localHost:localPort. */
+  localPath?: string;
   localHost: string;
   localPort: number;
 }
@@ -76,18 +87,37 @@ export interface RemoteForwardListing extends RemoteForwardSpec {
 }
 
 export function normalizeLocal(input: LocalForwardInput, at = ""): LocalForwardSpec {
-  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
-  checkPort(`${at}localPort`, input.localPort);
-  checkHost(`${at}remoteHost`, input.remoteHost);
-  checkPort(`${at}remotePort`, input.remotePort);
   checkOptionalMs(`${at}connectTimeout`, input.connectTimeout);
-  return {
-    bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
-    localPort: input.localPort,
-    remoteHost: input.remoteHost,
-    remotePort: input.remotePort,
+  const spec: LocalForwardSpec = {
+    bindAddress: "",
+    localPort: 0,
+    remoteHost: "",
+    remotePort: 0,
     connectTimeout: input.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
   };
+  if (input.localPath !== undefined) {
+    checkSocketPath(`${at}localPath`, input.localPath, { absolute: true });
+    if (input.localPort !== undefined || input.bindAddress !== undefined) throw new InvalidArgumentError(`${at}localPath`, "give localPort (with bindAddress) or localPath, not both");
+    if (input.mode !== undefined && (!Number.isInteger(input.mode) || input.mode < 0 || input.mode > 0o777)) throw new InvalidArgumentError(`${at}mode`, `must be a file mode such as 0o600 (got ${String(input.mode)})`);
+    spec.localPath = input.localPath;
+    spec.mode = input.mode ?? 0o600;
+  } else {
+    checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+    checkPort(`${at}localPort`, input.localPort);
+    spec.bindAddress = input.bindAddress ?? DEFAULT_BIND_ADDRESS;
+    spec.localPort = input.localPort as number;
+  }
+  if (input.remotePath !== undefined) {
+    checkSocketPath(`${at}remotePath`, input.remotePath);
+    if (input.remoteHost !== undefined || input.remotePort !== undefined) throw new InvalidArgumentError(`${at}remotePath`, "give remoteHost and remotePort, or remotePath, not both");
+    spec.remotePath = input.remotePath;
+  } else {
+    checkHost(`${at}remoteHost`, input.remoteHost);
+    checkPort(`${at}remotePort`, input.remotePort);
+    spec.remoteHost = input.remoteHost as string;
+    spec.remotePort = input.remotePort as number;
+  }
+  return spec;
 }
 
 export interface DynamicForwardInput {
@@ -141,16 +171,28 @@ function toLocalSpec(spec: DynamicForwardSpec): LocalForwardSpec {
 }
 
 export function normalizeRemote(input: RemoteForwardInput, at = ""): RemoteForwardSpec {
-  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
-  checkPort(`${at}remotePort`, input.remotePort, { allowZero: true });
-  checkHost(`${at}localHost`, input.localHost);
-  checkPort(`${at}localPort`, input.localPort);
-  return {
-    bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
-    remotePort: input.remotePort,
-    localHost: input.localHost,
-    localPort: input.localPort,
-  };
+  const spec: RemoteForwardSpec = { bindAddress: "", remotePort: 0, localHost: "", localPort: 0 };
+  if (input.remotePath !== undefined) {
+    checkSocketPath(`${at}remotePath`, input.remotePath);
+    if (input.remotePort !== undefined || input.bindAddress !== undefined) throw new InvalidArgumentError(`${at}remotePath`, "give remotePort (with bindAddress) or remotePath, not both");
+    spec.remotePath = input.remotePath;
+  } else {
+    checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+    checkPort(`${at}remotePort`, input.remotePort, { allowZero: true });
+    spec.bindAddress = input.bindAddress ?? DEFAULT_BIND_ADDRESS;
+    spec.remotePort = input.remotePort as number;
+  }
+  if (input.localPath !== undefined) {
+    checkSocketPath(`${at}localPath`, input.localPath, { absolute: true });
+    if (input.localHost !== undefined || input.localPort !== undefined) throw new InvalidArgumentError(`${at}localPath`, "give localHost and localPort, or localPath, not both");
+    spec.localPath = input.localPath;
+  } else {
+    checkHost(`${at}localHost`, input.localHost);
+    checkPort(`${at}localPort`, input.localPort);
+    spec.localHost = input.localHost as string;
+    spec.localPort = input.localPort as number;
+  }
+  return spec;
 }
 
 /**
@@ -196,9 +238,14 @@ export class Session extends EventEmitter {
   }
 
   /** Stops accepting at once (the port is free when this resolves); open connections drain. */
-  async deletePortForwardingLocal(input: { bindAddress?: string; localPort: number }): Promise<void> {
-    const matches = this.forwards.findLocal(input.bindAddress, input.localPort).filter((f) => f.socks === undefined);
-    if (matches.length === 0) throw new ForwardNotFoundError("local", input.bindAddress, input.localPort);
+  async deletePortForwardingLocal(input: { bindAddress?: string; localPort: number } | { localPath: string }): Promise<void> {
+    const matches =
+      "localPath" in input
+        ? this.forwards.getLocal().filter((f) => f.localPath === input.localPath)
+        : this.forwards.findLocal(input.bindAddress, input.localPort).filter((f) => f.socks === undefined && f.localPath === undefined);
+    if (matches.length === 0) {
+      throw "localPath" in input ? new ForwardNotFoundError("local", `unix:${input.localPath}`, 0) : new ForwardNotFoundError("local", input.bindAddress, input.localPort);
+    }
     await Promise.all(matches.map((f) => this.forwards.deleteLocal(f)));
   }
 
@@ -243,15 +290,19 @@ export class Session extends EventEmitter {
    * forward stays listed with `state: "HeldByServer"` and its connections are refused; delete
    * asks again, set takes it back.
    */
-  async deletePortForwardingRemote(input: { bindAddress?: string; remotePort: number }): Promise<void> {
+  async deletePortForwardingRemote(input: { bindAddress?: string; remotePort: number } | { remotePath: string }): Promise<void> {
     // Accept the port asked for (0) or the port the server chose.
     const matches = [...this.forwards.remoteInfo(), ...this.forwards.heldRemoteInfo()]
-      .filter(
-        (f) =>
-          (f.remotePort === input.remotePort || f.boundPort === input.remotePort) &&
-          (input.bindAddress === undefined || f.bindAddress === input.bindAddress),
+      .filter((f) =>
+        "remotePath" in input
+          ? f.remotePath === input.remotePath
+          : f.remotePath === undefined &&
+            (f.remotePort === input.remotePort || f.boundPort === input.remotePort) &&
+            (input.bindAddress === undefined || f.bindAddress === input.bindAddress),
       );
-    if (matches.length === 0) throw new ForwardNotFoundError("remote", input.bindAddress, input.remotePort);
+    if (matches.length === 0) {
+      throw "remotePath" in input ? new ForwardNotFoundError("remote", `unix:${input.remotePath}`, 0) : new ForwardNotFoundError("remote", input.bindAddress, input.remotePort);
+    }
     await Promise.all(matches.map((f) => this.forwards.deleteRemote(f)));
   }
 

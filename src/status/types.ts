@@ -83,6 +83,10 @@ export interface LocalForwardStatus {
   localPort: number;
   remoteHost: string;
   remotePort: number;
+  /** Unix-socket forms (SPEC §7): the socket listened on here, its mode ("0600"), the server's socket. */
+  localPath?: string;
+  mode?: string;
+  remotePath?: string;
   /** ms allowed to open the far end (part of the forward's target: `diff` compares it). */
   connectTimeout: number;
   state: ForwardState;
@@ -122,6 +126,9 @@ export interface RemoteForwardStatus {
   boundPort?: number;
   localHost: string;
   localPort: number;
+  /** Unix-socket forms: the server's socket listened on, the socket connected to here. */
+  remotePath?: string;
+  localPath?: string;
   state: ForwardState;
   reason?: string;
   activeConnections: number;
