@@ -2,7 +2,7 @@
 // server through the ProxyJump bastion the config describes; editing the config moves the tunnel
 // to another server (make-before-break, listener held); `tunnelctl validate` resolves the config.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { describeRun, runCli } from "../helpers/cli.ts";
@@ -53,8 +53,12 @@ describe("spec.sshConfig against OpenSSH", { skip: !haveSshd }, () => {
     // The defaults live in an Include'd file (a glob), as in many real configs.
     mkdirSync(join(configDir, "conf.d"));
     writeFileSync(join(configDir, "conf.d", "90-defaults.conf"), ["Host *", `  User ${bastion.username}`, "  ServerAliveInterval 2", ""].join("\n"));
-    const write = (db: Sshd): void =>
-      writeFileSync(config, [`Include ${configDir}/conf.d/*.conf`, hostBlock("bastion", bastion), hostBlock("db", db, ["ProxyJump bastion"])].join("\n"));
+    const write = (db: Sshd, rename = false): void => {
+      const text = [`Include ${configDir}/conf.d/*.conf`, hostBlock("bastion", bastion), hostBlock("db", db, ["ProxyJump bastion"])].join("\n");
+      if (!rename) return writeFileSync(config, text);
+      writeFileSync(`${config}.tmp`, text);
+      renameSync(`${config}.tmp`, config);
+    };
     write(first);
     const localPort = await freePort();
     const file = join(dir, "db.yaml");
@@ -71,8 +75,9 @@ describe("spec.sshConfig against OpenSSH", { skip: !haveSshd }, () => {
     const live = await openLive(localPort);
     await live.ping("before the config edit");
 
-    // The operator points the alias at another server: the tunnel follows, make-before-break.
-    write(second);
+    // The operator points the alias at another server (saved the way editors do: a temp file
+    // renamed over the config): the tunnel follows, make-before-break.
+    write(second, true);
     const moved = await waitForStatus(status, (d) => st(d).session.hostKeyFingerprint === second.hostKeyFingerprint && st(d).phase === "Ready", "the tunnel on the second server", ctl);
     assert.notEqual(st(moved).observedGeneration, st(ready).observedGeneration, "a new generation: the resolved spec changed");
     assert.equal(loginsOn(second), 1);
