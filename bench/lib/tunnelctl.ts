@@ -43,7 +43,8 @@ export interface RemoteForwardDef {
 }
 
 /** One Tunnel manifest (SPEC §2) for a loopback server. */
-export function tunnelManifest(name: string, server: ServerRef, local: LocalForwardDef[], remote: RemoteForwardDef[] = []): string {
+/** A Tunnel manifest for a bench server; `bastion`: reach it through that jump host (spec.jump). */
+export function tunnelManifest(name: string, server: ServerRef, local: LocalForwardDef[], remote: RemoteForwardDef[] = [], bastion?: ServerRef): string {
   const lines = [
     "apiVersion: tunnelctl/v1",
     "kind: Tunnel",
@@ -57,6 +58,9 @@ export function tunnelManifest(name: string, server: ServerRef, local: LocalForw
     `    privateKeyFile: ${server.keyFile}`,
     "  hostKey:",
     `    knownHostsFile: ${server.knownHostsFile}`,
+    ...(bastion
+      ? ["  jump:", `    - {host: 127.0.0.1, port: ${bastion.port}, username: ${bastion.username}, auth: {privateKeyFile: ${bastion.keyFile}}, hostKey: {knownHostsFile: ${bastion.knownHostsFile}}}`]
+      : []),
     "  forwards:",
   ];
   lines.push(local.length ? "    local:" : "    local: []");

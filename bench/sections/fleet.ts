@@ -2,7 +2,9 @@
 //  - reconcile: with N tunnels loaded, edit one manifest (rename into place) to add a local
 //    forward on a new port, and time rename → that port accepting; E edits per size.
 //  - scale: cold start of N tunnels × F forwards to every status file Ready; RSS per session and
-//    per forward (RSS after a bulk add of K local forwards to every tunnel); shutdown time.
+//    per forward (RSS after a bulk add of K local forwards to every tunnel); shutdown time. Then
+//    the same N tunnels behind one bastion (spec.jump): one embedded server is the jump host of
+//    every tunnel (one shared hop session), the others are the targets.
 // One tunnel runs against the private OpenSSH sshd; bigger fleets run against tunnelctl's
 // embedded ssh2 Server (several per process, two processes), since one sshd session process per
 // tunnel would cost ~10 MB each and a fork + re-exec per handshake.
@@ -214,6 +216,12 @@ export async function runFleet(report: Report, options: FleetOptions): Promise<v
       report.add("scale", "RSS per session (per tunnel, less its one forward)", label, "KiB", [perSession / 1024]);
       log(`fleet: RSS per forward ${(perForward / 1024).toFixed(1)} KiB, per session ${(perSession / 1024).toFixed(1)} KiB`);
     }
+    if (options.scaleTunnels && infra.embedded.length >= 2) {
+      // Every tunnel through one bastion: its session is shared, every target handshake rides it.
+      const n = options.scaleTunnels;
+      const bastion = await runOneFleet(infra, n, { ...options, edits: 0, scale: false, baselineRss, bastion: true }, report);
+      log(`fleet: ${n} tunnels behind one bastion: RSS ${(bastion.rssReady / MiB).toFixed(1)} MiB`);
+    }
     if (p99BySize.size > 0) {
       const largest = Math.max(...p99BySize.keys());
       const p99 = p99BySize.get(largest)!;
@@ -233,6 +241,8 @@ interface OneOptions extends FleetOptions {
   edits: number;
   scale: boolean;
   baselineRss: number;
+  /** Every tunnel through the first embedded server as its jump host; the others are the targets. */
+  bastion?: boolean;
 }
 
 interface OneResult {
@@ -245,8 +255,14 @@ async function runOneFleet(infra: Infra, size: number, options: OneOptions, repo
   const { log } = options;
   const ports = new PortPool();
   const dir = mkdtempSync(join(infra.dir, `fleet-${size}-`));
-  const useSshd = size === 1 && infra.sshd !== undefined;
-  const serverLabel = useSshd ? "OpenSSH sshd" : `${infra.embedded.length} embedded ssh2 Servers`;
+  const useSshd = size === 1 && infra.sshd !== undefined && !options.bastion;
+  const bastion = options.bastion ? infra.embedded[0] : undefined;
+  const targets = bastion ? infra.embedded.slice(1) : infra.embedded;
+  const serverLabel = useSshd
+    ? "OpenSSH sshd"
+    : bastion
+      ? `behind 1 bastion, ${targets.length} target${targets.length === 1 ? "" : "s"} (embedded ssh2 Servers)`
+      : `${infra.embedded.length} embedded ssh2 Servers`;
   const localCount = options.forwards - options.remoteForwards;
   const label = `${size} tunnel${size === 1 ? "" : "s"} × ${options.forwards} fwd (${localCount} L + ${options.remoteForwards} R), ${serverLabel}${options.statusDirElsewhere ? ", --status-dir" : ""}`;
   const tunnels: TunnelDef[] = [];
@@ -254,7 +270,7 @@ async function runOneFleet(infra: Infra, size: number, options: OneOptions, repo
     const sshd = infra.sshd;
     const server: ServerRef = useSshd && sshd
       ? { port: sshd.port, username: sshd.username, keyFile: sshd.clientKeyFile, knownHostsFile: sshd.knownHostsFile }
-      : infra.embedded[i % infra.embedded.length]!;
+      : targets[i % targets.length]!;
     const name = `t-${String(i).padStart(4, "0")}`;
     tunnels.push({
       file: `${name}.yaml`,
@@ -264,7 +280,7 @@ async function runOneFleet(infra: Infra, size: number, options: OneOptions, repo
       remote: Array.from({ length: options.remoteForwards }, () => ({ remotePort: ports.take(), localPort: infra.targetPort })),
     });
   }
-  for (const t of tunnels) writeFileSync(join(dir, t.file), tunnelManifest(t.name, t.server, t.local, t.remote));
+  for (const t of tunnels) writeFileSync(join(dir, t.file), tunnelManifest(t.name, t.server, t.local, t.remote, bastion));
 
   const statusDir = options.statusDirElsewhere ? mkdtempSync(join(infra.dir, `status-${size}-`)) : dir;
   const metricsPort = ports.take();

@@ -78,14 +78,29 @@ export function observedFromStatus(doc: TunnelStatusDoc, desired: Tunnel | undef
     desired?.spec.forwards.local.find((f) => f.localPort === port && f.bindAddress === bind)?.connectTimeout ?? 30_000;
   const local: LocalForwardSpec[] = status.forwards.local
     .filter((f) => f.state !== "Draining")
-    .map((f) => ({ bindAddress: f.bindAddress, localPort: f.localPort, remoteHost: f.remoteHost, remotePort: f.remotePort, connectTimeout: f.connectTimeout ?? timeoutOf(f.localPort, f.bindAddress) }));
+    .map((f) => ({
+      bindAddress: f.bindAddress,
+      localPort: f.localPort,
+      remoteHost: f.remoteHost,
+      remotePort: f.remotePort,
+      connectTimeout: f.connectTimeout ?? timeoutOf(f.localPort, f.bindAddress),
+      ...(f.localPath !== undefined ? { localPath: f.localPath, mode: parseInt(f.mode ?? "600", 8) } : {}),
+      ...(f.remotePath !== undefined ? { remotePath: f.remotePath } : {}),
+    }));
   for (const f of status.forwards.dynamic ?? []) {
     if (f.state === "Draining") continue;
     local.push({ bindAddress: f.bindAddress, localPort: f.localPort, remoteHost: "", remotePort: 0, connectTimeout: f.connectTimeout, socks: f.allow !== undefined ? { allow: [...f.allow] } : {} });
   }
   const remote = status.forwards.remote
     .filter((f) => f.state !== "Draining")
-    .map((f) => ({ bindAddress: f.bindAddress, remotePort: f.remotePort, localHost: f.localHost, localPort: f.localPort }));
+    .map((f) => ({
+      bindAddress: f.bindAddress,
+      remotePort: f.remotePort,
+      localHost: f.localHost,
+      localPort: f.localPort,
+      ...(f.remotePath !== undefined ? { remotePath: f.remotePath } : {}),
+      ...(f.localPath !== undefined ? { localPath: f.localPath } : {}),
+    }));
   const hash = status.session.configHash ?? "";
   if (hash !== "") {
     const same = wantKey !== undefined && configHash(wantKey) === hash;
@@ -106,7 +121,8 @@ function describeChange(change: TunnelChange, spec: Tunnel["spec"] | undefined):
 }
 
 export function describeAction(action: Action, spec: Tunnel["spec"] | undefined): string {
-  const server = spec ? `${spec.username}@${formatHostPort(spec.host, spec.port)}` : "";
+  const hops = (spec?.jump ?? []).map((hop) => `${hop.username}@${formatHostPort(hop.host, hop.port)}`);
+  const server = spec ? `${spec.username}@${formatHostPort(spec.host, spec.port)}${hops.length > 0 ? ` via ${hops.join(" > ")}` : ""}` : "";
   switch (action.type) {
     case "open-session":
       return `+ open session ${server}`.trimEnd();
@@ -118,19 +134,19 @@ export function describeAction(action: Action, spec: Tunnel["spec"] | undefined)
     case "update-local":
     case "close-local": {
       const f = action.forward;
-      const what = `${f.socks !== undefined ? "dynamic" : "local"} ${formatHostPort(f.bindAddress, f.localPort)}`;
+      const what = `${f.socks !== undefined ? "dynamic" : "local"} ${f.localPath !== undefined ? `unix:${f.localPath}` : formatHostPort(f.bindAddress, f.localPort)}`;
       const target =
         f.socks !== undefined
           ? `SOCKS to ${f.socks.allow === undefined ? "any destination" : f.socks.allow.join(", ")} (connectTimeout ${f.connectTimeout}ms)`
-          : `${formatHostPort(f.remoteHost, f.remotePort)} (connectTimeout ${f.connectTimeout}ms)`;
+          : `${f.remotePath !== undefined ? `unix:${f.remotePath} on the server` : formatHostPort(f.remoteHost, f.remotePort)} (connectTimeout ${f.connectTimeout}ms)`;
       return action.type === "open-local" ? `+ open ${what} → ${target}` : action.type === "update-local" ? `~ update ${what} → ${target}` : `- close ${what}`;
     }
     case "open-remote":
     case "update-remote":
     case "close-remote": {
       const f = action.forward;
-      const what = `remote ${formatHostPort(f.bindAddress, f.remotePort)} (on the server)`;
-      const target = formatHostPort(f.localHost, f.localPort);
+      const what = `remote ${f.remotePath !== undefined ? `unix:${f.remotePath}` : formatHostPort(f.bindAddress, f.remotePort)} (on the server)`;
+      const target = f.localPath !== undefined ? `unix:${f.localPath}` : formatHostPort(f.localHost, f.localPort);
       return action.type === "open-remote" ? `+ open ${what} → ${target}` : action.type === "update-remote" ? `~ update ${what} → ${target}` : `- close ${what}`;
     }
   }

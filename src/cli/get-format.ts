@@ -9,7 +9,7 @@ export const STALE_AFTER_INTERVALS = 3;
 export interface TableOptions {
   /** Now, in ms since the epoch, for the AGE column. */
   now: number;
-  /** Add MANIFEST, SERVER and RECONNECTS, and a second table with one row per forward. */
+  /** Add RECONNECTS, SERVER, VIA (the jump hosts) and MANIFEST, and a second table with one row per forward. */
   wide?: boolean;
   /** Show AGE (the demo leaves it out: the table is reprinted only when it changes). */
   age?: boolean;
@@ -18,7 +18,7 @@ export interface TableOptions {
 export function renderTunnels(docs: readonly TunnelStatusDoc[], options: TableOptions): string {
   const wide = options.wide ?? false;
   const age = options.age ?? true;
-  const header = ["NAME", "PHASE", "SESSION", "FORWARDS", ...(age ? ["AGE"] : []), ...(wide ? ["RECONNECTS", "SERVER", "MANIFEST"] : []), "MESSAGE"];
+  const header = ["NAME", "PHASE", "SESSION", "FORWARDS", ...(age ? ["AGE"] : []), ...(wide ? ["RECONNECTS", "SERVER", "VIA", "MANIFEST"] : []), "MESSAGE"];
   const rows = docs.map((doc) => {
     const { status } = doc;
     const stale = staleFor(doc, options.now);
@@ -28,7 +28,7 @@ export function renderTunnels(docs: readonly TunnelStatusDoc[], options: TableOp
       status.session.state,
       summarizeForwards(doc),
       ...(age ? [ageOf(doc, options.now)] : []),
-      ...(wide ? [String(status.session.reconnects), status.session.serverVersion || "-", doc.metadata.manifest] : []),
+      ...(wide ? [String(status.session.reconnects), status.session.serverVersion || "-", viaOf(doc), doc.metadata.manifest] : []),
       stale === undefined ? messageOf(doc) : staleMessage(doc, stale),
     ];
   });
@@ -56,20 +56,25 @@ function localRow(tunnel: string, forward: LocalForwardStatus, compact: boolean)
   return [
     tunnel,
     "local",
-    hostPort(forward.bindAddress, forward.localPort),
-    `${hostPort(forward.remoteHost, forward.remotePort)}${compact ? "" : " (from server)"}`,
+    forward.localPath !== undefined ? `unix:${forward.localPath}` : hostPort(forward.bindAddress, forward.localPort),
+    forward.remotePath !== undefined
+      ? `unix:${forward.remotePath}${compact ? "" : " (on the server)"}`
+      : `${hostPort(forward.remoteHost, forward.remotePort)}${compact ? "" : " (from server)"}`,
     ...trafficColumns(forward),
   ];
 }
 
 function remoteRow(tunnel: string, forward: RemoteForwardStatus, compact: boolean): string[] {
   const listen =
-    forward.remotePort !== 0
+    forward.remotePath !== undefined
+      ? `unix:${forward.remotePath}`
+      : forward.remotePort !== 0
       ? hostPort(forward.bindAddress, forward.remotePort)
       : forward.boundPort !== undefined
         ? `${hostPort(forward.bindAddress, forward.boundPort)}${compact ? "" : " (port 0: chosen by server)"}`
         : `${hostPort(forward.bindAddress, 0)}${compact ? "" : " (not bound yet)"}`;
-  return [tunnel, "remote", `server ${listen}`, hostPort(forward.localHost, forward.localPort), ...trafficColumns(forward)];
+  const target = forward.localPath !== undefined ? `unix:${forward.localPath}` : hostPort(forward.localHost, forward.localPort);
+  return [tunnel, "remote", `server ${listen}`, target, ...trafficColumns(forward)];
 }
 
 function dynamicRow(tunnel: string, forward: DynamicForwardStatus, compact: boolean): string[] {
@@ -85,6 +90,12 @@ function trafficColumns(forward: LocalForwardStatus | RemoteForwardStatus | Dyna
     formatBytes(forward.bytesOut),
     forward.message,
   ];
+}
+
+/** The jump hosts in order, `bastion-a:22 > bastion-b:22`, or "-" for a direct session. */
+export function viaOf(doc: TunnelStatusDoc): string {
+  const via = doc.status.session.via ?? [];
+  return via.length === 0 ? "-" : via.map((hop) => hostPort(hop.host, hop.port)).join(" > ");
 }
 
 /** "2/2 active", or "-" for a tunnel without forwards. */

@@ -12,10 +12,12 @@ import { StatusWriter, statusPathFor } from "../status/writer.ts";
 import { readFile } from "node:fs/promises";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { DesiredState, type LoadOptions, type NameRecord } from "./desired-state.ts";
+import { Dialer } from "../ssh/dial/dialer.ts";
 import { HandshakeLimiter } from "./handshake-limiter.ts";
 import { WorkQueue } from "./queue.ts";
 import { TunnelRuntime } from "./tunnel-runtime.ts";
 import type { Controller, ControllerOptions, TunnelSnapshot } from "./types.ts";
+import { ConfigWatcher } from "./config-watcher.ts";
 import { DirectoryWatcher, listManifests } from "./watcher.ts";
 
 export const DEFAULT_RESYNC_MS = 30_000;
@@ -45,8 +47,11 @@ class TunnelController implements Controller {
   private readonly runtimes = new Map<string, TunnelRuntime>();
   private readonly queue: WorkQueue;
   private readonly writer: StatusWriter;
-  private readonly limiter: HandshakeLimiter;
+  /** One for all tunnels: handshakes are limited per server, and hop sessions are shared. */
+  private readonly dialer: Dialer;
   private readonly watcher: DirectoryWatcher;
+  /** The ssh configs that manifests read (spec.sshConfig): an edit loads those manifests again. */
+  private readonly configWatcher = new ConfigWatcher((manifest) => this.hintFile(manifest));
   private readonly lastStatus = new Map<string, TunnelStatusDoc[]>();
   private readonly statusFiles = new Set<string>();
   /** Per manifest file, the counters its status was last refreshed for. */
@@ -74,7 +79,7 @@ class TunnelController implements Controller {
     this.options = options;
     this.dir = resolve(options.dir);
     this.log = options.logger;
-    this.limiter = new HandshakeLimiter(options.handshakesPerServer);
+    this.dialer = new Dialer({ gate: new HandshakeLimiter(options.handshakesPerServer) });
     this.started = new Promise((r) => (this.markStarted = r));
     this.desired = new DesiredState({
       dir: this.dir,
@@ -183,6 +188,7 @@ class TunnelController implements Controller {
     for (const t of this.timers) clearInterval(t);
     for (const t of this.trailing.values()) clearTimeout(t);
     await this.watcher.close();
+    await this.configWatcher.close();
     await this.queue.stop();
     await this.fileChain;
     await Promise.all([...this.runtimes.values()].map((r) => r.shutdown().catch(() => undefined)));
@@ -285,6 +291,7 @@ class TunnelController implements Controller {
       this.log.error({ files: files.map((f) => this.desired.display(f)), err }, "cannot read manifests");
       return;
     }
+    if (changed.files.size > 0) this.configWatcher.update(this.desired.sshConfigPaths());
     if (changed.names.size > 0) this.log.debug({ tunnels: [...changed.names] }, "manifests changed");
     for (const name of changed.names) this.queue.add(name);
     for (const f of changed.files) await this.writeFileStatus(f);
@@ -334,7 +341,7 @@ class TunnelController implements Controller {
     if (!runtime) {
       runtime = new TunnelRuntime(name, {
         log: this.log.child({ tunnel: name }),
-        limiter: this.limiter,
+        dialer: this.dialer,
         random: Math.random,
         onChange: () => this.queue.add(name),
         onStatusChange: () => this.statusChanged(name),

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { relative } from "node:path";
 import { checkConflicts, loadManifestText, type LoadedDocument, type LocalForwardSpec, type Tunnel } from "../manifest/index.ts";
+import { readsChanged, type SshConfigRead } from "../ssh-config/load.ts";
 
 export interface FileRecord {
   file: string;
@@ -14,6 +15,8 @@ export interface FileRecord {
   documents: LoadedDocument[];
   /** Errors of the whole file (size, encoding, YAML stream) when it yields no document. */
   fileErrors: string[];
+  /** What its documents' spec.sshConfig read: the file is loaded again when any of it changes. */
+  sshConfigReads?: SshConfigRead[];
 }
 
 export interface NameRecord {
@@ -74,6 +77,8 @@ export class DesiredState {
   private readonly emptySince = new Map<string, number>();
   /** Files read empty but not believed yet: the caller looks again (takeUnconfirmedEmpty). */
   private readonly unconfirmedEmpty = new Set<string>();
+  /** Files whose documents read an ssh config (spec.sshConfig). */
+  private readonly sshConfigUsers = new Set<string>();
   /** What stat said of each file when it was last read (see LoadOptions.trustStat). */
   private readonly statKeys = new Map<string, { key: string; settled: boolean }>();
 
@@ -113,6 +118,16 @@ export class DesiredState {
     return files;
   }
 
+  /** Per manifest file that uses spec.sshConfig, the config files and folders it read. */
+  sshConfigPaths(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const file of this.sshConfigUsers) {
+      const reads = this.files.get(file)?.sshConfigReads ?? [];
+      out.set(file, [...new Set(reads.map((read) => read.path))]);
+    }
+    return out;
+  }
+
   /** Names owned by `file`, in document order. */
   namesOf(file: string): NameRecord[] {
     return this.byFile.get(file) ?? [];
@@ -127,7 +142,8 @@ export class DesiredState {
       const info = await stat(file, { bigint: true });
       const key = `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
       const known = this.statKeys.get(file);
-      if (options.trustStat && known?.key === key && known.settled && this.files.has(file)) return false;
+      // A manifest that reads an ssh config depends on more than its own stat.
+      if (options.trustStat && known?.key === key && known.settled && this.files.has(file) && !this.files.get(file)?.sshConfigReads) return false;
       seen = { key, settled: info.ctimeNs < readAtNs - 1_000_000_000n };
       bytes = await readFile(file);
     } catch (err) {
@@ -156,17 +172,21 @@ export class DesiredState {
     } else this.emptySince.delete(file);
     const hash = createHash("sha256").update(bytes).digest("hex");
     if (seen) this.statKeys.set(file, seen);
-    if (this.files.get(file)?.hash === hash) return false;
+    const previous = this.files.get(file);
+    if (previous?.hash === hash && !(previous.sshConfigReads && readsChanged(previous.sshConfigReads))) return false;
     const display = this.display(file);
     const loaded = loadManifestText(file, bytes, { displayPath: display, homeDir: this.options.homeDir });
-    this.setFile({
+    const record: FileRecord = {
       file,
       display,
       hash,
       documents: loaded.documents,
       // Errors that belong to no document (size, encoding, stream, too many documents).
       fileErrors: loaded.errors.filter((e) => !loaded.documents.some((d) => d.errors.includes(e))).map(String),
-    });
+    };
+    const reads = loaded.documents.flatMap((doc) => doc.sshConfig?.reads ?? []);
+    if (reads.length > 0) record.sshConfigReads = reads;
+    this.setFile(record);
     return true;
   }
 
@@ -174,6 +194,8 @@ export class DesiredState {
     this.forgetNames(this.files.get(record.file));
     if (!this.fileOrder.has(record.file)) this.fileOrder.set(record.file, this.nextFileOrder++);
     this.files.set(record.file, record);
+    if (record.sshConfigReads) this.sshConfigUsers.add(record.file);
+    else this.sshConfigUsers.delete(record.file);
     for (const doc of record.documents) {
       if (doc.name === undefined) continue;
       this.touched.add(doc.name);
@@ -186,6 +208,7 @@ export class DesiredState {
     if (!record) return false;
     this.forgetNames(record);
     this.files.delete(file);
+    this.sshConfigUsers.delete(file);
     this.fileOrder.delete(file);
     this.statKeys.delete(file);
     this.emptySince.delete(file);

@@ -7,14 +7,15 @@ import { Backoff } from "../reconcile/backoff.ts";
 import { localForwardId, remoteForwardId, sessionKey } from "../reconcile/forward-id.ts";
 import { configHash } from "../status/config-hash.ts";
 import type { Action, ForwardId, ObservedTunnel, SessionState } from "../reconcile/types.ts";
-import { SshConnection } from "../ssh/connection.ts";
+import type { SshConnection } from "../ssh/connection.ts";
+import type { Dialer } from "../ssh/dial/dialer.ts";
+import { routeOf, type HopInfo } from "../ssh/dial/route.ts";
 import { ForwardRefusedError, TunnelError, messageOf, reasonOf } from "../ssh/errors.ts";
 import { ForwardSet, type RemoteForwardInfo } from "../ssh/forward-set.ts";
 import { bindAddressNote } from "../ssh/remote-forward.ts";
 import { dynamicForwardWarning } from "../manifest/semantic.ts";
 import { autotuneDisabledReason } from "../ssh/window/autotune.ts";
 import type { LocalForwardObservation, RemoteForwardObservation, SessionObservation } from "../status/types.ts";
-import type { HandshakeLimiter } from "./handshake-limiter.ts";
 
 interface Failure {
   reason: string;
@@ -33,7 +34,7 @@ export class TunnelRuntime {
   readonly name: string;
   readonly forwards: ForwardSet;
   private readonly log: Logger;
-  private readonly limiter: HandshakeLimiter;
+  private readonly dialer: Dialer;
   private readonly random: () => number;
   private readonly onChange: () => void;
   private connection: SshConnection | undefined;
@@ -45,6 +46,7 @@ export class TunnelRuntime {
   private lastErrorReason: string | undefined;
   private serverVersion = "";
   private hostKeyFingerprint = "";
+  private via: HopInfo[] = [];
   private connectedSince: string | undefined;
   private sessionBackoff: Backoff;
   private nextSessionAttempt = 0;
@@ -63,7 +65,7 @@ export class TunnelRuntime {
     name: string,
     options: {
       log: Logger;
-      limiter: HandshakeLimiter;
+      dialer: Dialer;
       random: () => number;
       /** Something changed that needs a reconcile (the session was lost). */
       onChange: () => void;
@@ -73,7 +75,7 @@ export class TunnelRuntime {
   ) {
     this.name = name;
     this.log = options.log;
-    this.limiter = options.limiter;
+    this.dialer = options.dialer;
     this.random = options.random;
     this.onChange = options.onChange;
     this.sessionBackoff = new Backoff({ min: 1000, max: 60_000 });
@@ -234,6 +236,7 @@ export class TunnelRuntime {
     if (rtt !== undefined) observation.rttMs = Math.round(rtt * 10) / 10;
     const autotuneOff = autotuneDisabledReason();
     if (autotuneOff !== undefined) observation.windowAutotuneOff = autotuneOff;
+    if (this.via.length > 0) observation.via = this.via;
     return observation;
   }
 
@@ -329,22 +332,10 @@ export class TunnelRuntime {
     if (!replace || !this.connection) this.state = "Connecting";
     const server = `${spec.host}:${spec.port}`;
     let connection: SshConnection;
+    let via: HopInfo[];
     try {
-      connection = await this.limiter.run(server, async () => {
-        const opened = await SshConnection.open({
-          host: spec.host,
-          port: spec.port,
-          username: spec.username,
-          auth: spec.auth,
-          hostKey: spec.hostKey,
-          keepalive: spec.keepalive,
-          maxWindow: spec.transport?.maxWindow,
-        });
-        // Keep the slot until sshd has stopped counting this connection as a startup: freed at
-        // 'ready', the next handshake sometimes arrived while sshd still counted 10 and was dropped.
-        await opened.settled;
-        return opened;
-      });
+      // Direct or through jump hosts; handshakes are limited per server in there.
+      ({ connection, via } = await this.dialer.dial(routeOf(spec)));
     } catch (err) {
       this.lastError = messageOf(err);
       this.lastErrorReason = reasonOf(err);
@@ -368,6 +359,7 @@ export class TunnelRuntime {
     this.lastErrorReason = undefined;
     this.serverVersion = connection.serverVersion;
     this.hostKeyFingerprint = connection.hostKeyFingerprint;
+    this.via = via;
     this.connectedSince = new Date().toISOString();
     this.nextSessionAttempt = 0;
     connection.once("close", (err?: TunnelError) => this.onConnectionClosed(connection, err));

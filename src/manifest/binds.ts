@@ -3,7 +3,7 @@
 // dual-stack on ::); localhost may resolve to 127.0.0.1 or ::1, so it overlaps both. Pure.
 import type { LocalForwardSpec } from "./types.ts";
 
-export type LocalBind = Pick<LocalForwardSpec, "bindAddress" | "localPort">;
+export type LocalBind = Pick<LocalForwardSpec, "bindAddress" | "localPort"> & { localPath?: string | undefined };
 
 type BindAddress =
   | { kind: "any4" }
@@ -13,6 +13,7 @@ type BindAddress =
 
 /** True when both binds cannot be listening at the same time. */
 export function localBindsOverlap(a: LocalBind, b: LocalBind): boolean {
+  if (a.localPath !== undefined || b.localPath !== undefined) return a.localPath === b.localPath;
   return a.localPort === b.localPort && addressesOverlap(classify(a.bindAddress), classify(b.bindAddress));
 }
 
@@ -22,9 +23,12 @@ export function localBindsOverlap(a: LocalBind, b: LocalBind): boolean {
  */
 export class LocalBindClaims<Owner> {
   readonly #byPort = new Map<number, Array<{ address: BindAddress; owner: Owner }>>();
+  /** Unix-socket listeners: one path, one owner. */
+  readonly #byPath = new Map<string, Owner[]>();
 
   /** The earliest claim that overlaps `bind` and is not skipped, if any. */
   find(bind: LocalBind, skip?: (owner: Owner) => boolean): Owner | undefined {
+    if (bind.localPath !== undefined) return this.#byPath.get(bind.localPath)?.find((owner) => !(skip?.(owner) ?? false));
     const address = classify(bind.bindAddress);
     return this.#byPort
       .get(bind.localPort)
@@ -32,6 +36,10 @@ export class LocalBindClaims<Owner> {
   }
 
   add(bind: LocalBind, owner: Owner): void {
+    if (bind.localPath !== undefined) {
+      this.#byPath.set(bind.localPath, [...(this.#byPath.get(bind.localPath) ?? []), owner]);
+      return;
+    }
     const claims = this.#byPort.get(bind.localPort) ?? [];
     claims.push({ address: classify(bind.bindAddress), owner });
     this.#byPort.set(bind.localPort, claims);
@@ -78,6 +86,7 @@ function canonicalIpv6(address: string): string {
 
 /** `127.0.0.1:8080`, `[::1]:8080`. */
 export function formatBind(bind: LocalBind): string {
+  if (bind.localPath !== undefined) return `unix:${bind.localPath}`;
   const host = bind.bindAddress.includes(":") ? `[${bind.bindAddress}]` : bind.bindAddress;
   return `${host}:${bind.localPort}`;
 }

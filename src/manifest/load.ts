@@ -3,12 +3,15 @@
 // structure, convert with an alias cap, validate against the schema, normalise, check rules
 // the schema cannot state. A document that fails a step is not taken further.
 import { open } from "node:fs/promises";
+import { userInfo } from "node:os";
 import path from "node:path";
 import { isMap, isScalar, LineCounter, parseAllDocuments, type Document } from "yaml";
 import { decodeManifest, MAX_MANIFEST_BYTES, tooLargeError } from "./decode.ts";
 import { compareManifestErrors, ManifestError, START_OF_FILE } from "./errors.ts";
 import type { FieldIssue, FieldPath } from "./field-path.ts";
 import { normaliseTunnel } from "./normalise.ts";
+import { applySshConfig } from "./ssh-config.ts";
+import { digestReads, type SshConfigIo, type SshConfigRead } from "../ssh-config/load.ts";
 import { validateTunnelData } from "./schema.ts";
 import { describeSchemaErrors } from "./schema-messages.ts";
 import { checkInvalidDocument, checkTunnelSpec } from "./semantic.ts";
@@ -28,6 +31,10 @@ export interface LoadOptions {
   homeDir: string;
   /** Size cap; default MAX_MANIFEST_BYTES (1 MiB). */
   maxBytes?: number;
+  /** The user ssh would log in as when a spec.sshConfig names none (default: the controller's). */
+  localUser?: string;
+  /** How spec.sshConfig files are read (default: the file system, synchronously). */
+  sshConfigIo?: SshConfigIo;
 }
 
 export interface LoadedDocument {
@@ -38,6 +45,8 @@ export interface LoadedDocument {
   /** metadata.name as written, when it is a string, even if the document is invalid. */
   name?: string;
   errors: ManifestError[];
+  /** What spec.sshConfig read (files and folders, even when it failed): the document depends on them. */
+  sshConfig?: { reads: SshConfigRead[]; digest: string };
 }
 
 export interface LoadResult {
@@ -46,7 +55,8 @@ export interface LoadResult {
   errors: ManifestError[];
 }
 
-/** Loads manifest text already in memory. Pure apart from reading the schema at module load. */
+/** Loads manifest text already in memory. Pure apart from reading the schema at module load, and the
+ * OpenSSH client config of a document with spec.sshConfig (through `sshConfigIo`). */
 export function loadManifestText(file: string, text: string | Uint8Array, options: LoadOptions): LoadResult {
   const displayPath = options.displayPath ?? file;
   const decoded = decodeManifest(displayPath, text, options.maxBytes ?? MAX_MANIFEST_BYTES);
@@ -71,7 +81,14 @@ export function loadManifestText(file: string, text: string | Uint8Array, option
 
   // A stream with no documents can still carry errors (e.g. a stray directive).
   const streamErrors = "empty" in parsed ? parserProblems(parsed).map((problem) => errorAt(problem.offset, problem.message)) : [];
-  const context: DocumentContext = { absoluteFile: path.resolve(file), homeDir: options.homeDir, positionAt, errorAt };
+  const context: DocumentContext = {
+    absoluteFile: path.resolve(file),
+    homeDir: options.homeDir,
+    localUser: options.localUser ?? localUserName(),
+    sshConfigIo: options.sshConfigIo,
+    positionAt,
+    errorAt,
+  };
   const nonEmpty = parsed.filter((doc) => !isEmptyDocument(doc));
   const documents = nonEmpty.slice(0, MAX_DOCUMENTS_PER_FILE).map((doc, index) => loadDocument(doc, index, context));
   const firstUnloaded = nonEmpty[MAX_DOCUMENTS_PER_FILE];
@@ -109,6 +126,8 @@ export async function loadManifestFile(file: string, options: LoadOptions): Prom
 interface DocumentContext {
   absoluteFile: string;
   homeDir: string;
+  localUser: string;
+  sshConfigIo: SshConfigIo | undefined;
   positionAt: (offset: number) => SourcePosition;
   errorAt: (offset: number, message: string) => ManifestError;
 }
@@ -120,6 +139,7 @@ function loadDocument(doc: Document.Parsed, index: number, context: DocumentCont
   // (an unclosed quote): a name is believed there only if it looks like one.
   const name = written !== undefined && (doc.errors.length === 0 || PLAUSIBLE_NAME.test(written)) ? written : undefined;
 
+  let sshConfig: LoadedDocument["sshConfig"];
   const finish = (problems: YamlProblem[], issues: FieldIssue[] = [], tunnel?: Tunnel): LoadedDocument => {
     // Only the listed errors are located (a lookup each): a generated file can have 60,000.
     const listed = Math.min(problems.length + issues.length, MAX_ERRORS_PER_DOCUMENT);
@@ -133,6 +153,7 @@ function loadDocument(doc: Document.Parsed, index: number, context: DocumentCont
     if (unlisted > 0) errors.push(context.errorAt(doc.range[0], `${unlisted} more errors in this document are not listed`));
     const loaded: LoadedDocument = { index, errors };
     if (name !== undefined) loaded.name = name;
+    if (sshConfig !== undefined) loaded.sshConfig = sshConfig;
     if (tunnel !== undefined && errors.length === 0) loaded.tunnel = tunnel;
     return loaded;
   };
@@ -145,12 +166,34 @@ function loadDocument(doc: Document.Parsed, index: number, context: DocumentCont
   const converted = toPlainData(doc);
   if (converted.problem !== undefined) return finish([...yamlProblems, converted.problem]);
 
+  // With spec.sshConfig, what the manifest wrote (before the schema's defaults) must win over the config.
+  const writtenSpec = usesSshConfig(converted.data) ? (structuredClone(converted.data) as { spec: Record<string, unknown> }).spec : undefined;
   const validated = validateTunnelData(converted.data);
   if (!validated.ok) return finish(yamlProblems, [...describeSchemaErrors(validated.errors, converted.data), ...checkInvalidDocument(converted.data)]);
+  let raw = validated.value;
+  if (writtenSpec !== undefined) {
+    const applied = applySshConfig(raw.spec, writtenSpec, context.absoluteFile, { homeDir: context.homeDir, localUser: context.localUser, io: context.sshConfigIo });
+    sshConfig = { reads: applied.reads, digest: digestReads(applied.reads) };
+    if (applied.issues.length > 0) return finish(yamlProblems, applied.issues);
+    raw = { ...raw, spec: applied.spec };
+  }
   const positionOf = (fieldPath: FieldPath): SourcePosition => context.positionAt(locateField(doc, fieldPath, "value"));
-  const normalised = normaliseTunnel(validated.value, { file: context.absoluteFile, index, homeDir: context.homeDir, positionOf });
+  const normalised = normaliseTunnel(raw, { file: context.absoluteFile, index, homeDir: context.homeDir, positionOf });
   if (normalised.tunnel === undefined) return finish(yamlProblems, normalised.issues);
-  return finish(yamlProblems, checkTunnelSpec(normalised.tunnel.spec, validated.value.spec), normalised.tunnel);
+  return finish(yamlProblems, checkTunnelSpec(normalised.tunnel.spec, raw.spec), normalised.tunnel);
+}
+
+function usesSshConfig(data: unknown): boolean {
+  const spec = (data as { spec?: { sshConfig?: unknown } } | null)?.spec;
+  return typeof spec === "object" && spec !== null && spec.sshConfig !== undefined && spec.sshConfig !== false;
+}
+
+function localUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? "";
+  }
 }
 
 const PLAUSIBLE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

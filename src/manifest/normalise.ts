@@ -7,7 +7,7 @@ import { parseDuration } from "./duration.ts";
 import { parseSize } from "./size.ts";
 import { formatFieldPath, type FieldIssue, type FieldPath } from "./field-path.ts";
 import type { RawDuration, RawSize, RawTunnel } from "./raw.ts";
-import type { AuthSpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
+import type { AuthSpec, HopSpec, HostKeySpec, LocalForwardSpec, RemoteForwardSpec, SourcePosition, Tunnel, TunnelSpec } from "./types.ts";
 import { canonicalJson } from "./canonical-json.ts";
 import { localForwardPath } from "./forward-paths.ts";
 
@@ -44,17 +44,15 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
   const baseDir = path.dirname(context.file);
   const resolvePath = (value: string): string => expandPath(value, context.homeDir, baseDir);
   const { spec } = raw;
+  const auth = normaliseAuth(spec.auth, resolvePath);
+  const hostKey = normaliseHostKey(spec.hostKey, resolvePath);
 
   const normalised: TunnelSpec = {
     host: spec.host,
     port: spec.port,
     username: spec.username,
-    auth: normaliseAuth(spec.auth, resolvePath),
-    hostKey: {
-      knownHostsFile: resolvePath(spec.hostKey.knownHostsFile),
-      fingerprints: [...spec.hostKey.fingerprints],
-      policy: spec.hostKey.policy,
-    },
+    auth,
+    hostKey,
     keepalive: {
       interval: duration(spec.keepalive.interval, ["spec", "keepalive", "interval"]),
       countMax: spec.keepalive.countMax,
@@ -67,13 +65,22 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
     suspend: spec.suspend,
     forwards: {
       local: [
-        ...spec.forwards.local.map((forward, i) => ({
-          bindAddress: forward.bindAddress,
-          localPort: forward.localPort,
-          remoteHost: forward.remoteHost,
-          remotePort: forward.remotePort,
-          connectTimeout: duration(forward.connectTimeout, ["spec", "forwards", "local", i, "connectTimeout"]),
-        })),
+        ...spec.forwards.local.map((forward, i): LocalForwardSpec => {
+          // The schema has made sure each side is a port or a path, never both.
+          const out: LocalForwardSpec = {
+            bindAddress: forward.localPath !== undefined ? "" : forward.bindAddress,
+            localPort: forward.localPort ?? 0,
+            remoteHost: forward.remoteHost ?? "",
+            remotePort: forward.remotePort ?? 0,
+            connectTimeout: duration(forward.connectTimeout, ["spec", "forwards", "local", i, "connectTimeout"]),
+          };
+          if (forward.localPath !== undefined) {
+            out.localPath = resolvePath(forward.localPath);
+            out.mode = forward.mode !== undefined ? parseInt(forward.mode, 8) : 0o600;
+          }
+          if (forward.remotePath !== undefined) out.remotePath = forward.remotePath;
+          return out;
+        }),
         // Dynamic forwards listen in the same local port space: after the local ones (see types.ts).
         ...spec.forwards.dynamic.map((forward, i) => ({
           bindAddress: forward.bindAddress,
@@ -84,14 +91,31 @@ export function normaliseTunnel(raw: RawTunnel, context: NormaliseContext): Norm
           socks: forward.allow !== undefined ? { allow: [...forward.allow] } : {},
         })),
       ],
-      remote: spec.forwards.remote.map((forward) => ({
-        bindAddress: forward.bindAddress,
-        remotePort: forward.remotePort,
-        localHost: forward.localHost,
-        localPort: forward.localPort,
-      })),
+      remote: spec.forwards.remote.map((forward): RemoteForwardSpec => {
+        const out: RemoteForwardSpec = {
+          bindAddress: forward.remotePath !== undefined ? "" : forward.bindAddress,
+          remotePort: forward.remotePort ?? 0,
+          localHost: forward.localHost ?? "",
+          localPort: forward.localPort ?? 0,
+        };
+        if (forward.remotePath !== undefined) out.remotePath = forward.remotePath;
+        if (forward.localPath !== undefined) out.localPath = resolvePath(forward.localPath);
+        return out;
+      }),
     },
   };
+  // Absent rather than empty: a tunnel without hops keeps the generation it always had.
+  if (spec.jump !== undefined && spec.jump.length > 0) {
+    normalised.jump = spec.jump.map((hop): HopSpec => ({
+      host: hop.host,
+      port: hop.port,
+      username: hop.username ?? spec.username,
+      auth: hop.auth ? normaliseAuth(hop.auth, resolvePath) : auth,
+      // A pin names one server's key: a hop inherits where keys are looked up and the policy only.
+      hostKey: hop.hostKey ? normaliseHostKey(hop.hostKey, resolvePath) : { ...hostKey, fingerprints: [] },
+    }));
+  }
+  if (spec.connectTimeout !== undefined) normalised.connectTimeout = spec.connectTimeout;
   if (issues.length > 0) return { issues };
 
   const name = raw.metadata.name;
@@ -122,6 +146,10 @@ function normaliseAuth(auth: RawTunnel["spec"]["auth"], resolvePath: (value: str
   if (auth.passwordFile !== undefined) out.passwordFile = resolvePath(auth.passwordFile);
   if (auth.passwordEnv !== undefined) out.passwordEnv = auth.passwordEnv;
   return out;
+}
+
+function normaliseHostKey(hostKey: RawTunnel["spec"]["hostKey"], resolvePath: (value: string) => string): HostKeySpec {
+  return { knownHostsFile: resolvePath(hostKey.knownHostsFile), fingerprints: [...hostKey.fingerprints], policy: hostKey.policy };
 }
 
 /** `~` and `~/x` → home; absolute stays; relative → against the manifest's folder. */

@@ -19,7 +19,8 @@ export function describeSchemaErrors(errors: readonly ErrorObject[], data: unkno
   const seen = new Set<string>();
   for (const error of errors) {
     // "propertyNames" only summarises the key error that precedes it.
-    if (error.keyword === "propertyNames" || isBranchNoise(error)) continue;
+    // "if" only says its then/else failed: the error inside that branch says what is wrong.
+    if (error.keyword === "propertyNames" || error.keyword === "if" || isBranchNoise(error)) continue;
     const issue = describeSchemaError(error, pointerToFieldPath(error.instancePath, data));
     const key = `${issue.at} ${JSON.stringify(issue.path)} ${issue.message}`;
     if (seen.has(key)) continue;

@@ -40,17 +40,18 @@ export function checkTunnelSpec(spec: TunnelSpec, raw: RawTunnel["spec"]): Field
 
   const remoteIdentities = new Map<string, number>();
   spec.forwards.remote.forEach((forward, i) => {
-    const identity = `${forward.bindAddress.toLowerCase()} ${forward.remotePort}`;
+    const identity = forward.remotePath !== undefined ? `unix:${forward.remotePath}` : `${forward.bindAddress.toLowerCase()} ${forward.remotePort}`;
     const earlier = remoteIdentities.get(identity);
     if (earlier === undefined) {
       remoteIdentities.set(identity, i);
       return;
     }
-    const hint = forward.remotePort === 0 ? ": forwards with remotePort 0 need different bind addresses" : "";
+    const hint = forward.remotePath === undefined && forward.remotePort === 0 ? ": forwards with remotePort 0 need different bind addresses" : "";
+    const what = forward.remotePath !== undefined ? `remotePath ${forward.remotePath}` : `${forward.bindAddress} port ${forward.remotePort}`;
     issues.push({
       path: ["spec", "forwards", "remote", i],
       at: "value",
-      message: `spec.forwards.remote[${i}]: ${forward.bindAddress} port ${forward.remotePort} repeats spec.forwards.remote[${earlier}]${hint}`,
+      message: `spec.forwards.remote[${i}]: ${what} repeats spec.forwards.remote[${earlier}]${hint}`,
     });
   });
 

@@ -16,6 +16,12 @@ export interface LocalForwardSpec {
    * port space, so they live in forwards.local after the manifest's own local forwards.
    */
   socks?: { allow?: string[] };
+  /** Listen on this unix socket instead (then bindAddress is "" and localPort 0). Absolute. */
+  localPath?: string;
+  /** The localPath socket's file mode (default 0o600). */
+  mode?: number;
+  /** Connect to this unix socket on the server instead (then remoteHost is "" and remotePort 0). */
+  remotePath?: string;
 }
 
 export interface RemoteForwardSpec {
@@ -23,6 +29,10 @@ export interface RemoteForwardSpec {
   remotePort: number; // 0..65535, 0 = server chooses
   localHost: string;
   localPort: number; // 1..65535
+  /** The server listens on this unix socket instead (then bindAddress is "" and remotePort 0). */
+  remotePath?: string;
+  /** Forward to this unix socket here instead (then localHost is "" and localPort 0). Absolute. */
+  localPath?: string;
 }
 
 /** Authentication methods. Only references to secrets, never the secrets themselves. */
@@ -41,6 +51,19 @@ export interface HostKeySpec {
   policy: HostKeyPolicy; // default strict
 }
 
+/**
+ * One jump host (OpenSSH ProxyJump). username/auth/hostKey left out in the manifest are the
+ * tunnel's (hostKey: its knownHostsFile and policy; fingerprint pins name one server's key and are
+ * not inherited).
+ */
+export interface HopSpec {
+  host: string;
+  port: number; // default 22
+  username: string;
+  auth: AuthSpec;
+  hostKey: HostKeySpec;
+}
+
 export interface TunnelSpec {
   host: string;
   port: number; // default 22
@@ -53,6 +76,10 @@ export interface TunnelSpec {
   transport?: { maxWindow: number };
   suspend: boolean; // default false
   forwards: { local: LocalForwardSpec[]; remote: RemoteForwardSpec[] };
+  /** Jump hosts in order: hop 1 over TCP, each next one (and the target) through the previous. Absent = direct. */
+  jump?: HopSpec[];
+  /** ms allowed for TCP connect + handshake + auth, per hop and target (ConnectTimeout from spec.sshConfig); default 20000. */
+  connectTimeout?: number;
 }
 
 /** One position in a manifest file, 1-based line and column. */

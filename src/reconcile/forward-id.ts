@@ -12,12 +12,14 @@ export function formatHostPort(host: string, port: number): string {
 }
 
 /** `local/127.0.0.1:8080`, `local/[::1]:8080`; a dynamic (SOCKS) forward: `dynamic/127.0.0.1:1080`. */
-export function localForwardId(forward: Pick<LocalForwardSpec, "bindAddress" | "localPort"> & { socks?: unknown }): ForwardId {
+export function localForwardId(forward: Pick<LocalForwardSpec, "bindAddress" | "localPort"> & { socks?: unknown; localPath?: string | undefined }): ForwardId {
+  if (forward.localPath !== undefined) return `local/unix:${forward.localPath}`;
   return `${forward.socks !== undefined ? "dynamic" : "local"}/${formatHostPort(forward.bindAddress, forward.localPort)}`;
 }
 
 /** `remote/127.0.0.1:9000`; a server-chosen port keeps the spec's 0: `remote/127.0.0.1:0`. */
-export function remoteForwardId(forward: Pick<RemoteForwardSpec, "bindAddress" | "remotePort">): ForwardId {
+export function remoteForwardId(forward: Pick<RemoteForwardSpec, "bindAddress" | "remotePort"> & { remotePath?: string | undefined }): ForwardId {
+  if (forward.remotePath !== undefined) return `remote/unix:${forward.remotePath}`;
   return `remote/${formatHostPort(forward.bindAddress, forward.remotePort)}`;
 }
 
@@ -38,7 +40,7 @@ export function compareForwardKeys(
 
 /**
  * Canonical string over the session-level fields only: host, port, username, auth, hostKey,
- * keepalive. Forwards, reconnect and suspend are excluded — changing them never replaces the
+ * keepalive and the jump hosts (a hop added, removed or edited replaces the session). Forwards, reconnect and suspend are excluded — changing them never replaces the
  * session. Object keys are sorted and undefined fields dropped, so two specs that mean the same
  * session give the same key; `hostKey.fingerprints` is a set of pins, so its order is ignored.
  */
@@ -50,5 +52,6 @@ export function sessionKey(spec: TunnelSpec): string {
     auth: spec.auth,
     hostKey: { ...spec.hostKey, fingerprints: [...spec.hostKey.fingerprints].sort() },
     keepalive: spec.keepalive,
+    ...(spec.jump ? { jump: spec.jump.map((hop) => ({ ...hop, hostKey: { ...hop.hostKey, fingerprints: [...hop.hostKey.fingerprints].sort() } })) } : {}),
   });
 }

@@ -88,6 +88,8 @@ const localForwardOps: ForwardOps<LocalForwardSpec> = {
     desired.remoteHost !== actual.remoteHost ||
     desired.remotePort !== actual.remotePort ||
     desired.connectTimeout !== actual.connectTimeout ||
+    desired.remotePath !== actual.remotePath ||
+    desired.mode !== actual.mode ||
     // A dynamic forward's "target" is its allow list (identity already says it is dynamic).
     canonicalJson(desired.socks?.allow) !== canonicalJson(actual.socks?.allow),
 };
@@ -96,7 +98,7 @@ const remoteForwardOps: ForwardOps<RemoteForwardSpec> = {
   id: remoteForwardId,
   sortKey: (forward) => ({ kind: "remote", bindAddress: forward.bindAddress, port: forward.remotePort }),
   targetDiffers: (desired, actual) =>
-    desired.localHost !== actual.localHost || desired.localPort !== actual.localPort,
+    desired.localHost !== actual.localHost || desired.localPort !== actual.localPort || desired.localPath !== actual.localPath,
 };
 
 interface ForwardDiff<F> {

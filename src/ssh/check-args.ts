@@ -21,6 +21,11 @@ export function checkOptionalHost(field: string, value: unknown): void {
   if (value !== undefined) checkHost(field, value);
 }
 
+export function checkSocketPath(field: string, value: unknown, { absolute = false } = {}): void {
+  if (typeof value !== "string" || value === "" || value.includes("\0")) throw new InvalidArgumentError(field, `must be a socket path (got ${show(value)})`);
+  if (absolute && !value.startsWith("/")) throw new InvalidArgumentError(field, `must be an absolute path (got ${show(value)})`);
+}
+
 export function checkOptionalMs(field: string, value: unknown): void {
   if (value === undefined) return;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_DURATION_MS) {

@@ -1,7 +1,8 @@
 // One SSH connection (ssh2 Client) with what tunnelctl needs of it: a TCP_NODELAY socket, host
 // key checking, auth, keepalive, typed errors, channel accounting and one terminal 'close' event.
 import { EventEmitter } from "node:events";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect } from "node:net";
+import type { Duplex } from "node:stream";
 import type {
   AcceptConnection,
   AnyAuthMethod,
@@ -48,6 +49,8 @@ export interface ConnectionOptions {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
+export type UnixConnectionHandler = (socketPath: string, accept: AcceptConnection<ClientChannel>, reject: RejectConnection) => void;
+
 export type TcpConnectionHandler = (
   info: TcpConnectionDetails,
   accept: AcceptConnection<ClientChannel>,
@@ -82,6 +85,7 @@ export class SshConnection extends EventEmitter {
   private closedFlag = false;
   private closeError: TunnelError | undefined;
   private tcpHandler: TcpConnectionHandler | undefined;
+  private unixHandler: UnixConnectionHandler | undefined;
 
   private constructor(client: Client, host: string, port: number, serverVersion: string, fingerprint: string, requestTimeout: number, maxWindow?: number) {
     super();
@@ -98,6 +102,11 @@ export class SshConnection extends EventEmitter {
       const handler = this.tcpHandler;
       if (!handler) return reject();
       handler(info, accept, reject);
+    });
+    client.on("unix connection", (info, accept, reject) => {
+      const handler = this.unixHandler;
+      if (!handler) return reject();
+      handler(info.socketPath, accept as unknown as AcceptConnection<ClientChannel>, reject);
     });
     client.on("error", (err: Error & { level?: string }) => {
       if (!this.closeError) {
@@ -136,6 +145,74 @@ export class SshConnection extends EventEmitter {
   /** Handle `forwarded-tcpip` channels (remote forwards). Every call must end in accept or reject. */
   onTcpConnection(handler: TcpConnectionHandler | undefined): void {
     this.tcpHandler = handler;
+  }
+
+  /** Handle `forwarded-streamlocal@openssh.com` channels (remote unix-socket forwards). */
+  onUnixConnection(handler: UnixConnectionHandler | undefined): void {
+    this.unixHandler = handler;
+  }
+
+  /** Open a direct-streamlocal@openssh.com channel to the unix socket `path` on the server. */
+  openStreamLocal(path: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closedFlag) {
+        reject(new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`));
+        return;
+      }
+      try {
+        this.client.openssh_forwardOutStreamLocal(path, (err, channel) => {
+          if (err) {
+            reject(
+              this.closedFlag
+                ? new ConnectionError("ConnectionLost", `Connection to ${formatHostPort(this.host, this.port)} lost while opening ${path}`, { cause: err })
+                : new TunnelError("TargetUnreachable", `Cannot open the server's socket ${path} through the tunnel: ${err.message}`, { cause: err }),
+            );
+            return;
+          }
+          this.trackChannel(channel);
+          resolve(channel);
+        });
+      } catch (err) {
+        reject(new ConnectionError("NotConnected", `Not connected to ${formatHostPort(this.host, this.port)}`, { cause: err }));
+      }
+    });
+  }
+
+  /** Ask the server to listen on the unix socket `path` (streamlocal-forward@openssh.com). */
+  async requestStreamLocalForward(path: string): Promise<void> {
+    const answer = await this.globalRequest<void>((cb) => this.client.openssh_forwardInStreamLocal(path, cb), `opening remote socket forward ${path}`, (late) => {
+      if (late.outcome !== "success" || this.closedFlag) return;
+      try {
+        this.client.openssh_unforwardInStreamLocal(path, () => undefined);
+      } catch {
+        // "Not connected": the socket went with the connection
+      }
+    });
+    switch (answer.outcome) {
+      case "success":
+        return;
+      case "timeout":
+        throw new RequestTimeoutError(`streamlocal-forward for ${path}`, formatHostPort(this.host, this.port), this.requestTimeout);
+      case "unimplemented":
+        throw new TunnelError("ForwardRefused", `Cannot forward the server's socket ${path}: the server does not implement streamlocal-forward`, { cause: answer.error });
+      case "failure":
+        throw new TunnelError("ForwardRefused", `Cannot forward the server's socket ${path}: refused by the server (path in use, not allowed, or StreamLocalBindUnlink off with a stale file)`, { cause: answer.error });
+    }
+  }
+
+  /** Ask the server to stop listening on `path`; resolves at once when the connection is gone. */
+  async cancelStreamLocalForward(path: string): Promise<void> {
+    if (this.closedFlag) return;
+    let answer;
+    try {
+      answer = await this.globalRequest<void>((cb) => this.client.openssh_unforwardInStreamLocal(path, cb), `cancelling remote socket forward ${path}`);
+    } catch (err) {
+      if (err instanceof ConnectionError) return;
+      throw err;
+    }
+    if (answer.outcome === "success") return;
+    if (answer.outcome === "timeout") throw new RequestTimeoutError(`cancel-streamlocal-forward for ${path}`, formatHostPort(this.host, this.port), this.requestTimeout);
+    throw new TunnelError("CancelRefused", `Cannot cancel the server's socket forward ${path}: ${answer.outcome === "unimplemented" ? "not implemented by the server" : "refused by the server"}`, { cause: answer.error });
   }
 
   /** Open a direct-tcpip channel (ssh -L) to dstHost:dstPort. */
@@ -287,6 +364,13 @@ export class SshConnection extends EventEmitter {
     if (!this.closedFlag) this.client.destroy();
   }
 
+  /** Close at once and report `err` as the reason (a jump host this connection ran through died). */
+  destroyWith(err: TunnelError): void {
+    if (this.closedFlag) return;
+    this.closeError = err;
+    this.client.destroy();
+  }
+
   private markClosed(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
@@ -294,8 +378,12 @@ export class SshConnection extends EventEmitter {
     this.emit("close", this.closeError);
   }
 
-  /** Open a connection; rejects with a typed error (HostKeyError, AuthError, ConnectionError, ...). */
-  static async open(options: ConnectionOptions): Promise<SshConnection> {
+  /**
+   * Open a connection; rejects with a typed error (HostKeyError, AuthError, ConnectionError, ...).
+   * `sock`: an open stream to the server instead of a new TCP connection (a jump host's
+   * direct-tcpip channel).
+   */
+  static async open(options: ConnectionOptions, sock?: Duplex): Promise<SshConnection> {
     const host = options.host;
     const port = options.port ?? 22;
     const where = formatHostPort(host, port);
@@ -320,9 +408,8 @@ export class SshConnection extends EventEmitter {
       };
       const timer = setTimeout(() => fail(new ConnectTimeoutError(`SSH server ${where}`, readyTimeout)), readyTimeout);
 
-      const sock: Socket = netConnect({ host, port });
       // ssh2 never sets it; without it each forwarded connection waits ~43 ms for a delayed ACK.
-      sock.setNoDelay(true);
+      const stream: Duplex = sock ?? netConnect({ host, port }).setNoDelay(true);
 
       client.on("handshake", () => {
         authAttempted = true;
@@ -361,7 +448,7 @@ export class SshConnection extends EventEmitter {
       });
 
       const config: Parameters<Client["connect"]>[0] = {
-        sock,
+        sock: stream,
         username: options.username,
         readyTimeout,
         keepaliveInterval: options.keepalive?.interval ?? 15_000,

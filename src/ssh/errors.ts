@@ -52,7 +52,9 @@ export class PortInUseError extends TunnelError {
 /** A local listener could not bind for another reason (permission, address not on this host). */
 export class BindError extends TunnelError {
   constructor(bindAddress: string, port: number, detail: string, options?: { cause?: unknown }) {
-    super("BindDenied", `Cannot bind ${formatHostPort(bindAddress, port)}: ${detail}`, options);
+    // A unix socket is named "unix:PATH" with port 0.
+    const where = bindAddress.startsWith("unix:") ? bindAddress : formatHostPort(bindAddress, port);
+    super("BindDenied", `Cannot bind ${where}: ${detail}`, options);
     this.name = "BindError";
   }
 }
@@ -157,7 +159,8 @@ export class ConnectionError extends TunnelError {
 
 export class ForwardNotFoundError extends TunnelError {
   constructor(kind: "local" | "remote" | "dynamic", bindAddress: string | undefined, port: number) {
-    super("ForwardNotFound", `No ${kind} forward on ${bindAddress ? formatHostPort(bindAddress, port) : `port ${port}`}`);
+    const where = bindAddress?.startsWith("unix:") ? bindAddress : bindAddress ? formatHostPort(bindAddress, port) : `port ${port}`;
+    super("ForwardNotFound", `No ${kind} forward on ${where}`);
     this.name = "ForwardNotFoundError";
   }
 }

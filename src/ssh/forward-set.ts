@@ -60,21 +60,25 @@ export class ForwardSet {
       remotePort: spec.remotePort,
       connectTimeout: spec.connectTimeout,
       socks: spec.socks === undefined ? undefined : { allow: spec.socks.allow?.map(parseAllowPattern) },
+      remotePath: spec.remotePath,
+      mode: spec.mode,
     };
     const existing = this.locals.get(id);
     if (existing) {
       existing.update(target);
       return;
     }
-    const forward = await LocalForward.listen(spec.bindAddress, spec.localPort, target, this.opener(), {
-      onOpenFailed: (err) => this.events.onOpenFailed?.("local", id, err),
-    });
+    const events = { onOpenFailed: (err: Error) => this.events.onOpenFailed?.("local", id, err) };
+    const forward =
+      spec.localPath !== undefined
+        ? await LocalForward.listenPath(spec.localPath, target, this.opener(), events)
+        : await LocalForward.listen(spec.bindAddress, spec.localPort, target, this.opener(), events);
     // Two concurrent sets for one identity: the second bind fails with EADDRINUSE before here.
     this.locals.set(id, forward);
   }
 
   /** Stop accepting at once; open connections drain. Resolves when the port is free. */
-  async deleteLocal(spec: Pick<LocalForwardSpec, "bindAddress" | "localPort">): Promise<void> {
+  async deleteLocal(spec: Pick<LocalForwardSpec, "bindAddress" | "localPort"> & { localPath?: string | undefined; socks?: unknown }): Promise<void> {
     const forward = this.locals.get(localForwardId(spec));
     if (!forward) throw new ForwardNotFoundError("local", spec.bindAddress, spec.localPort);
     this.locals.delete(localForwardId(spec));
@@ -109,7 +113,7 @@ export class ForwardSet {
   /** Ask the server for a remote forward, or change the target of an existing one in place. */
   async setRemote(spec: RemoteForwardSpec): Promise<number> {
     const id = remoteForwardId(spec);
-    const target = { localHost: spec.localHost, localPort: spec.localPort };
+    const target = { localHost: spec.localHost, localPort: spec.localPort, localPath: spec.localPath };
     const existing = this.remotes.get(id);
     if (existing) {
       existing.update(target);
@@ -127,8 +131,8 @@ export class ForwardSet {
     }
     const connection = this.connection;
     if (!connection) throw new ConnectionError("NotConnected", "No SSH connection to request the remote forward on");
-    const boundPort = await connection.requestRemoteForward(spec.bindAddress, spec.remotePort);
-    const forward = new RemoteForward(spec.bindAddress, spec.remotePort, boundPort, target);
+    const boundPort = await requestRemote(connection, spec);
+    const forward = new RemoteForward(spec.bindAddress, spec.remotePort, boundPort, target, spec.remotePath);
     forward.onOpenFailed = (err) => this.events.onOpenFailed?.("remote", id, err);
     this.remotes.set(id, forward);
     return boundPort;
@@ -140,7 +144,7 @@ export class ForwardSet {
    * (RequestTimeout), the forward is kept as held by the server (heldRemoteInfo) and the error
    * is thrown; deleting it again asks the server again.
    */
-  async deleteRemote(spec: Pick<RemoteForwardSpec, "bindAddress" | "remotePort">): Promise<void> {
+  async deleteRemote(spec: Pick<RemoteForwardSpec, "bindAddress" | "remotePort"> & { remotePath?: string | undefined }): Promise<void> {
     const id = remoteForwardId(spec);
     const forward = this.remotes.get(id) ?? this.heldRemotes.get(id)?.forward;
     if (!forward) throw new ForwardNotFoundError("remote", spec.bindAddress, spec.remotePort);
@@ -149,7 +153,7 @@ export class ForwardSet {
     this.drain(forward);
     const connection = this.connection;
     try {
-      await connection?.cancelRemoteForward(forward.bindAddress, forward.boundPort);
+      if (connection) await cancelRemote(connection, forward);
     } catch (err) {
       const stillHeld = err instanceof CancelRefusedError || err instanceof RequestTimeoutError;
       if (stillHeld && connection && connection === this.connection && !connection.closed && !this.remotes.has(id)) {
@@ -207,6 +211,11 @@ export class ForwardSet {
     const previous = this.connection;
     this.connection = connection;
     connection.onTcpConnection((info, accept, reject) => this.dispatch(connection, info.destIP, info.destPort, accept, reject));
+    connection.onUnixConnection((path, accept, reject) => {
+      const match = [...this.remotes.values()].find((f) => f.remotePath === path);
+      if (match) match.handle(connection, accept, reject);
+      else reject();
+    });
     const opener = this.opener();
     for (const local of this.locals.values()) local.setOpener(opener);
 
@@ -215,7 +224,7 @@ export class ForwardSet {
     // Held forwards stay with the previous connection, which is closed once it has drained.
     this.heldRemotes.clear();
     if (previous && !previous.closed) {
-      await Promise.all(moving.map(([, f]) => previous.cancelRemoteForward(f.bindAddress, f.boundPort).catch(() => undefined)));
+      await Promise.all(moving.map(([, f]) => cancelRemote(previous, f).catch(() => undefined)));
     }
     // Requests go out in parallel: sshd answers each after its own delayed-ACK round trip.
     await Promise.all(
@@ -223,8 +232,8 @@ export class ForwardSet {
         this.remotes.delete(id);
         this.drain(old);
         try {
-          const boundPort = await connection.requestRemoteForward(old.bindAddress, old.remotePort);
-          const forward = new RemoteForward(old.bindAddress, old.remotePort, boundPort, old.target);
+          const boundPort = await requestRemote(connection, old);
+          const forward = new RemoteForward(old.bindAddress, old.remotePort, boundPort, old.target, old.remotePath);
           forward.onOpenFailed = (err) => this.events.onOpenFailed?.("remote", id, err);
           this.remotes.set(id, forward);
         } catch (err) {
@@ -255,7 +264,7 @@ export class ForwardSet {
     await Promise.all([
       ...[...this.locals.values()].map((f) => f.destroy()),
       ...[...this.remotes.values(), ...[...this.heldRemotes.values()].map((h) => h.forward)].map((f) =>
-        connection && !connection.closed ? connection.cancelRemoteForward(f.bindAddress, f.boundPort).catch(() => undefined) : undefined,
+        connection && !connection.closed ? cancelRemote(connection, f).catch(() => undefined) : undefined,
       ),
     ]);
     this.heldRemotes.clear();
@@ -295,7 +304,8 @@ export class ForwardSet {
   private opener(): ChannelOpener | undefined {
     const connection = this.connection;
     if (!connection) return undefined;
-    return (srcAddr, srcPort, dstHost, dstPort) => connection.openChannel(srcAddr, srcPort, dstHost, dstPort);
+    return (srcAddr, srcPort, dstHost, dstPort, dstPath) =>
+      dstPath !== undefined ? connection.openStreamLocal(dstPath) : connection.openChannel(srcAddr, srcPort, dstHost, dstPort);
   }
 
   private dispatch(
@@ -332,6 +342,11 @@ function localSpecOf(f: LocalForward): LocalForwardSpec {
   };
   const socks = f.target.socks;
   if (socks !== undefined) spec.socks = socks.allow === undefined ? {} : { allow: socks.allow.map((p) => p.text) };
+  if (f.localPath !== undefined) {
+    spec.localPath = f.localPath;
+    spec.mode = f.target.mode ?? 0o600;
+  }
+  if (f.target.remotePath !== undefined) spec.remotePath = f.target.remotePath;
   return spec;
 }
 
@@ -342,5 +357,19 @@ function localInfoOf(f: LocalForward): LocalForwardInfo {
 }
 
 function remoteSpecOf(f: RemoteForward): RemoteForwardSpec {
-  return { bindAddress: f.bindAddress, remotePort: f.remotePort, localHost: f.target.localHost, localPort: f.target.localPort };
+  const spec: RemoteForwardSpec = { bindAddress: f.bindAddress, remotePort: f.remotePort, localHost: f.target.localHost, localPort: f.target.localPort };
+  if (f.remotePath !== undefined) spec.remotePath = f.remotePath;
+  if (f.target.localPath !== undefined) spec.localPath = f.target.localPath;
+  return spec;
+}
+
+/** Ask the server to listen: on a port (tcpip-forward; resolves the port bound) or a unix socket (0). */
+async function requestRemote(connection: SshConnection, f: { bindAddress: string; remotePort: number; remotePath?: string | undefined }): Promise<number> {
+  if (f.remotePath === undefined) return connection.requestRemoteForward(f.bindAddress, f.remotePort);
+  await connection.requestStreamLocalForward(f.remotePath);
+  return 0;
+}
+
+function cancelRemote(connection: SshConnection, f: RemoteForward): Promise<void> {
+  return f.remotePath !== undefined ? connection.cancelStreamLocalForward(f.remotePath) : connection.cancelRemoteForward(f.bindAddress, f.boundPort);
 }

@@ -1,7 +1,8 @@
 // A local forward (ssh -L): a listener that sends each accepted connection through an SSH
 // channel. The listener outlives SSH connections: while no connection is attached, accepted
 // sockets wait (up to connectTimeout) and are served once one is attached again.
-import { createServer, type Server, type Socket } from "node:net";
+import { chmod, lstat, unlink } from "node:fs/promises";
+import { connect as netConnect, createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { BindError, ConnectTimeoutError, PortInUseError, TunnelError, formatHostPort, messageOf } from "./errors.ts";
 import { splice } from "./splice.ts";
@@ -26,10 +27,14 @@ export interface LocalForwardTarget {
    * `allow` (when given) limits where it may go. remoteHost/remotePort are then unused.
    */
   socks?: { allow?: readonly AllowPattern[] | undefined } | undefined;
+  /** Open the server's unix socket at this path (direct-streamlocal) instead of remoteHost:remotePort. */
+  remotePath?: string | undefined;
+  /** The listening socket file's mode (path listeners only). */
+  mode?: number | undefined;
 }
 
 /** Opens the remote end of one forwarded connection (a direct-tcpip channel). */
-export type ChannelOpener = (srcAddr: string, srcPort: number, dstHost: string, dstPort: number) => Promise<Duplex>;
+export type ChannelOpener = (srcAddr: string, srcPort: number, dstHost: string, dstPort: number, dstPath?: string) => Promise<Duplex>;
 
 export interface LocalForwardEvents {
   /** A forwarded connection could not be opened (target refused, timeout, no session). */
@@ -58,6 +63,8 @@ export class LocalForward {
   target: LocalForwardTarget;
   readonly stats = new ForwardStats();
   private readonly servers: Server[] = [];
+  /** Set when listening on a unix socket instead of bindAddress:localPort. */
+  localPath: string | undefined;
   /** The addresses really listened on (see listenAddresses). */
   boundAddresses: string[] = [];
   private opener: ChannelOpener | undefined;
@@ -87,6 +94,40 @@ export class LocalForward {
    * "localhost" binds 127.0.0.1 and ::1; like ssh, it is enough that one of them binds (a host
    * without IPv6, say): boundAddresses says which did.
    */
+  /**
+   * Listen on the unix socket `path` (mode target.mode, default 0600). A socket file already there
+   * is replaced only if nothing answers on it (a leftover of a crash); anything else is in the way.
+   * The file is removed when the listener closes (Node unlinks what it bound).
+   */
+  static async listenPath(path: string, target: LocalForwardTarget, opener: ChannelOpener | undefined, events: LocalForwardEvents = {}): Promise<LocalForward> {
+    await clearStaleSocket(path);
+    const forward = new LocalForward("", 0, target, opener, events);
+    forward.localPath = path;
+    const server = forward.createServer();
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        if (err.code === "EADDRINUSE") reject(new BindError(`unix:${path}`, 0, "in use", { cause: err }));
+        else reject(new BindError(`unix:${path}`, 0, err.code === "EACCES" ? "permission denied" : (err.code ?? err.message), { cause: err }));
+      };
+      server.once("error", onError);
+      // Created without access for group and others, then given its mode: never briefly open.
+      const umask = process.umask(0o177);
+      try {
+        server.listen({ path }, () => {
+          server.off("error", onError);
+          server.on("error", () => undefined);
+          chmod(path, target.mode ?? 0o600).then(() => resolve(), reject);
+        });
+      } finally {
+        process.umask(umask);
+      }
+    });
+    forward.servers.push(server);
+    forward.boundAddresses = [];
+    forward.listening = true;
+    return forward;
+  }
+
   static async listen(
     bindAddress: string,
     localPort: number,
@@ -143,6 +184,7 @@ export class LocalForward {
 
   /** Change the target in place: new connections use it, open ones are left alone. */
   update(target: LocalForwardTarget): void {
+    if (this.localPath !== undefined && target.mode !== this.target.mode) void chmod(this.localPath, target.mode ?? 0o600).catch(() => undefined);
     this.target = target;
   }
 
@@ -267,7 +309,8 @@ export class LocalForward {
     }
     const remoteHost = held.socks?.host ?? this.target.remoteHost;
     const remotePort = held.socks?.port ?? this.target.remotePort;
-    opener(socket.remoteAddress ?? "127.0.0.1", socket.remotePort ?? 0, remoteHost, remotePort).then(
+    const remotePath = held.socks ? undefined : this.target.remotePath;
+    opener(socket.remoteAddress ?? "127.0.0.1", socket.remotePort ?? 0, remoteHost, remotePort, remotePath).then(
       (channel) => {
         clearTimeout(deadline.timer);
         if (deadline.expired || socket.destroyed) {
@@ -313,6 +356,27 @@ export function socksReplyFor(err: Error): ReplyCode {
   if (/prohibited|not permitted|denied/i.test(text)) return REP.notAllowed;
   if (/name or service|not known|resolve|no address|unreachable|no route|getaddrinfo/i.test(text)) return REP.hostUnreachable;
   return REP.generalFailure;
+}
+
+/** A socket file at `path` that nothing answers on is a leftover: remove it. Anything else stays. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let info;
+  try {
+    info = await lstat(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!info.isSocket()) throw new BindError(`unix:${path}`, 0, "exists and is not a socket");
+  const answered = await new Promise<boolean>((resolve) => {
+    const probe = netConnect({ path });
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+  if (answered) throw new BindError(`unix:${path}`, 0, "in use: something listens on it");
+  await unlink(path);
 }
 
 /** The SSH connection went away under a channel open (as opposed to the target refusing). */

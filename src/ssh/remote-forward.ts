@@ -9,6 +9,8 @@ import { ForwardStats } from "./stats.ts";
 export interface RemoteForwardTarget {
   localHost: string;
   localPort: number;
+  /** Connect to this unix socket here instead of localHost:localPort. */
+  localPath?: string | undefined;
 }
 
 /**
@@ -39,11 +41,15 @@ export class RemoteForward {
   /** Called when the last connection through this forward closes. */
   onIdle: (() => void) | undefined;
 
-  constructor(bindAddress: string, remotePort: number, boundPort: number, target: RemoteForwardTarget) {
+  /** The server listens on this unix socket instead of a port (streamlocal-forward). */
+  readonly remotePath: string | undefined;
+
+  constructor(bindAddress: string, remotePort: number, boundPort: number, target: RemoteForwardTarget, remotePath?: string) {
     this.bindAddress = bindAddress;
     this.remotePort = remotePort;
     this.boundPort = boundPort;
     this.target = target;
+    this.remotePath = remotePath;
   }
 
   get connectionCount(): number {
@@ -57,10 +63,11 @@ export class RemoteForward {
 
   /** Serve one incoming connection: connect locally first, then accept (or reject) the channel. */
   handle(connection: SshConnection, accept: AcceptConnection<ClientChannel>, reject: RejectConnection): void {
-    const { localHost, localPort } = this.target;
-    const socket = netConnect({ host: localHost, port: localPort, allowHalfOpen: true });
-    socket.setNoDelay(true);
-    const timer = setTimeout(() => socket.destroy(new Error(`timed out connecting to ${localHost}:${localPort}`)), LOCAL_CONNECT_TIMEOUT_MS);
+    const { localHost, localPort, localPath } = this.target;
+    const socket = localPath !== undefined ? netConnect({ path: localPath, allowHalfOpen: true }) : netConnect({ host: localHost, port: localPort, allowHalfOpen: true });
+    if (localPath === undefined) socket.setNoDelay(true);
+    const where = localPath ?? `${localHost}:${localPort}`;
+    const timer = setTimeout(() => socket.destroy(new Error(`timed out connecting to ${where}`)), LOCAL_CONNECT_TIMEOUT_MS);
     socket.once("error", (err) => {
       clearTimeout(timer);
       if (socket.connecting || !this.sockets.has(socket)) {

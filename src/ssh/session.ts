@@ -6,9 +6,11 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { LocalForwardSpec, RemoteForwardSpec } from "../manifest/types.ts";
 import type { AuthOptions } from "./auth.ts";
-import { SshConnection } from "./connection.ts";
-import { checkHost, checkOptionalHost, checkOptionalMs, checkOptionalWindow, checkPort } from "./check-args.ts";
+import type { SshConnection } from "./connection.ts";
+import { checkHost, checkOptionalHost, checkOptionalMs, checkOptionalWindow, checkPort, checkSocketPath } from "./check-args.ts";
 import { parseAllowPattern } from "../manifest/allow-pattern.ts";
+import { Dialer } from "./dial/dialer.ts";
+import type { Endpoint, HopInfo } from "./dial/route.ts";
 import { ForwardNotFoundError, InvalidArgumentError, type TunnelError } from "./errors.ts";
 import { ForwardSet, type LocalForwardInfo, type RemoteForwardInfo } from "./forward-set.ts";
 import type { HostKeyPolicy } from "./host-key.ts";
@@ -16,28 +18,56 @@ import type { HostKeyPolicy } from "./host-key.ts";
 export const DEFAULT_BIND_ADDRESS = "127.0.0.1";
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
+/** Give localPort (with bindAddress) or localPath; remoteHost + remotePort or remotePath. */
 export interface LocalForwardInput {
   bindAddress?: string;
-  localPort: number;
-  remoteHost: string;
-  remotePort: number;
+  localPort?: number;
+  remoteHost?: string;
+  remotePort?: number;
   /** ms allowed to open the remote end of each connection (default 30000). */
   connectTimeout?: number;
+  /** Listen on this unix socket instead of a port (mode `mode`, default 0o600). */
+  localPath?: string;
+  mode?: number;
+  /** Open the server's unix socket instead of remoteHost:remotePort. */
+  remotePath?: string;
 }
 
+/** Give remotePort (with bindAddress) or remotePath; localHost + localPort or localPath. */
 export interface RemoteForwardInput {
   bindAddress?: string;
   /** 0 = let the server choose; the chosen port is returned. */
-  remotePort: number;
+  remotePort?: number;
+  /** The server listens on this unix socket instead of a port. */
+  remotePath?: string;
+  /** Connections go to this unix socket here instead of localHost:localPort. */
+  localPath?: string;
   localHost: string;
   localPort: number;
+}
+
+export interface HostKeyInput {
+  knownHostsFile?: string;
+  fingerprints?: string[];
+  policy?: HostKeyPolicy;
+}
+
+/** A jump host; username, auth and hostKey left out are the session's (hostKey: not its fingerprint pins). */
+export interface JumpHostInput {
+  host: string;
+  port?: number;
+  username?: string;
+  auth?: AuthOptions;
+  hostKey?: HostKeyInput;
 }
 
 export interface ConnectOptions {
   username: string;
   port?: number;
   auth: AuthOptions;
-  hostKey?: { knownHostsFile?: string; fingerprints?: string[]; policy?: HostKeyPolicy };
+  hostKey?: HostKeyInput;
+  /** Jump hosts (ProxyJump) in order: hop 1 over TCP, each next one and the target through the previous. */
+  jump?: JumpHostInput[];
   keepalive?: { interval: number; countMax: number };
   /** ms allowed for TCP connect + handshake + auth (default 20000). */
   readyTimeout?: number;
@@ -63,18 +93,37 @@ export interface RemoteForwardListing extends RemoteForwardSpec {
 }
 
 export function normalizeLocal(input: LocalForwardInput, at = ""): LocalForwardSpec {
-  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
-  checkPort(`${at}localPort`, input.localPort);
-  checkHost(`${at}remoteHost`, input.remoteHost);
-  checkPort(`${at}remotePort`, input.remotePort);
   checkOptionalMs(`${at}connectTimeout`, input.connectTimeout);
-  return {
-    bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
-    localPort: input.localPort,
-    remoteHost: input.remoteHost,
-    remotePort: input.remotePort,
+  const spec: LocalForwardSpec = {
+    bindAddress: "",
+    localPort: 0,
+    remoteHost: "",
+    remotePort: 0,
     connectTimeout: input.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
   };
+  if (input.localPath !== undefined) {
+    checkSocketPath(`${at}localPath`, input.localPath, { absolute: true });
+    if (input.localPort !== undefined || input.bindAddress !== undefined) throw new InvalidArgumentError(`${at}localPath`, "give localPort (with bindAddress) or localPath, not both");
+    if (input.mode !== undefined && (!Number.isInteger(input.mode) || input.mode < 0 || input.mode > 0o777)) throw new InvalidArgumentError(`${at}mode`, `must be a file mode such as 0o600 (got ${String(input.mode)})`);
+    spec.localPath = input.localPath;
+    spec.mode = input.mode ?? 0o600;
+  } else {
+    checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+    checkPort(`${at}localPort`, input.localPort);
+    spec.bindAddress = input.bindAddress ?? DEFAULT_BIND_ADDRESS;
+    spec.localPort = input.localPort as number;
+  }
+  if (input.remotePath !== undefined) {
+    checkSocketPath(`${at}remotePath`, input.remotePath);
+    if (input.remoteHost !== undefined || input.remotePort !== undefined) throw new InvalidArgumentError(`${at}remotePath`, "give remoteHost and remotePort, or remotePath, not both");
+    spec.remotePath = input.remotePath;
+  } else {
+    checkHost(`${at}remoteHost`, input.remoteHost);
+    checkPort(`${at}remotePort`, input.remotePort);
+    spec.remoteHost = input.remoteHost as string;
+    spec.remotePort = input.remotePort as number;
+  }
+  return spec;
 }
 
 export interface DynamicForwardInput {
@@ -128,16 +177,28 @@ function toLocalSpec(spec: DynamicForwardSpec): LocalForwardSpec {
 }
 
 export function normalizeRemote(input: RemoteForwardInput, at = ""): RemoteForwardSpec {
-  checkOptionalHost(`${at}bindAddress`, input.bindAddress);
-  checkPort(`${at}remotePort`, input.remotePort, { allowZero: true });
-  checkHost(`${at}localHost`, input.localHost);
-  checkPort(`${at}localPort`, input.localPort);
-  return {
-    bindAddress: input.bindAddress ?? DEFAULT_BIND_ADDRESS,
-    remotePort: input.remotePort,
-    localHost: input.localHost,
-    localPort: input.localPort,
-  };
+  const spec: RemoteForwardSpec = { bindAddress: "", remotePort: 0, localHost: "", localPort: 0 };
+  if (input.remotePath !== undefined) {
+    checkSocketPath(`${at}remotePath`, input.remotePath);
+    if (input.remotePort !== undefined || input.bindAddress !== undefined) throw new InvalidArgumentError(`${at}remotePath`, "give remotePort (with bindAddress) or remotePath, not both");
+    spec.remotePath = input.remotePath;
+  } else {
+    checkOptionalHost(`${at}bindAddress`, input.bindAddress);
+    checkPort(`${at}remotePort`, input.remotePort, { allowZero: true });
+    spec.bindAddress = input.bindAddress ?? DEFAULT_BIND_ADDRESS;
+    spec.remotePort = input.remotePort as number;
+  }
+  if (input.localPath !== undefined) {
+    checkSocketPath(`${at}localPath`, input.localPath, { absolute: true });
+    if (input.localHost !== undefined || input.localPort !== undefined) throw new InvalidArgumentError(`${at}localPath`, "give localHost and localPort, or localPath, not both");
+    spec.localPath = input.localPath;
+  } else {
+    checkHost(`${at}localHost`, input.localHost);
+    checkPort(`${at}localPort`, input.localPort);
+    spec.localHost = input.localHost as string;
+    spec.localPort = input.localPort as number;
+  }
+  return spec;
 }
 
 /**
@@ -147,13 +208,16 @@ export function normalizeRemote(input: RemoteForwardInput, at = ""): RemoteForwa
 export class Session extends EventEmitter {
   readonly host: string;
   readonly forwards: ForwardSet;
+  /** The jump hosts the session runs through, with the host key each presented; [] when direct. */
+  readonly via: HopInfo[];
   private readonly connection: SshConnection;
   private closing: Promise<void> | undefined;
 
-  constructor(host: string, connection: SshConnection) {
+  constructor(host: string, connection: SshConnection, via: HopInfo[] = []) {
     super();
     this.host = host;
     this.connection = connection;
+    this.via = via;
     this.forwards = new ForwardSet();
     connection.once("close", (err?: TunnelError) => {
       void this.forwards.close().then(() => this.emit("close", err));
@@ -180,9 +244,14 @@ export class Session extends EventEmitter {
   }
 
   /** Stops accepting at once (the port is free when this resolves); open connections drain. */
-  async deletePortForwardingLocal(input: { bindAddress?: string; localPort: number }): Promise<void> {
-    const matches = this.forwards.findLocal(input.bindAddress, input.localPort).filter((f) => f.socks === undefined);
-    if (matches.length === 0) throw new ForwardNotFoundError("local", input.bindAddress, input.localPort);
+  async deletePortForwardingLocal(input: { bindAddress?: string; localPort: number } | { localPath: string }): Promise<void> {
+    const matches =
+      "localPath" in input
+        ? this.forwards.getLocal().filter((f) => f.localPath === input.localPath)
+        : this.forwards.findLocal(input.bindAddress, input.localPort).filter((f) => f.socks === undefined && f.localPath === undefined);
+    if (matches.length === 0) {
+      throw "localPath" in input ? new ForwardNotFoundError("local", `unix:${input.localPath}`, 0) : new ForwardNotFoundError("local", input.bindAddress, input.localPort);
+    }
     await Promise.all(matches.map((f) => this.forwards.deleteLocal(f)));
   }
 
@@ -227,15 +296,19 @@ export class Session extends EventEmitter {
    * forward stays listed with `state: "HeldByServer"` and its connections are refused; delete
    * asks again, set takes it back.
    */
-  async deletePortForwardingRemote(input: { bindAddress?: string; remotePort: number }): Promise<void> {
+  async deletePortForwardingRemote(input: { bindAddress?: string; remotePort: number } | { remotePath: string }): Promise<void> {
     // Accept the port asked for (0) or the port the server chose.
     const matches = [...this.forwards.remoteInfo(), ...this.forwards.heldRemoteInfo()]
-      .filter(
-        (f) =>
-          (f.remotePort === input.remotePort || f.boundPort === input.remotePort) &&
-          (input.bindAddress === undefined || f.bindAddress === input.bindAddress),
+      .filter((f) =>
+        "remotePath" in input
+          ? f.remotePath === input.remotePath
+          : f.remotePath === undefined &&
+            (f.remotePort === input.remotePort || f.boundPort === input.remotePort) &&
+            (input.bindAddress === undefined || f.bindAddress === input.bindAddress),
       );
-    if (matches.length === 0) throw new ForwardNotFoundError("remote", input.bindAddress, input.remotePort);
+    if (matches.length === 0) {
+      throw "remotePath" in input ? new ForwardNotFoundError("remote", `unix:${input.remotePath}`, 0) : new ForwardNotFoundError("remote", input.bindAddress, input.remotePort);
+    }
     await Promise.all(matches.map((f) => this.forwards.deleteRemote(f)));
   }
 
@@ -279,26 +352,39 @@ export async function connect(host: string, options: ConnectOptions): Promise<Se
   checkOptionalMs("readyTimeout", options.readyTimeout);
   checkOptionalMs("requestTimeout", options.requestTimeout);
   checkOptionalWindow("maxWindow", options.maxWindow);
+  if (options.jump !== undefined && !Array.isArray(options.jump)) throw new InvalidArgumentError("jump", "must be a list of jump hosts");
+  (options.jump ?? []).forEach((hop, i) => {
+    checkHost(`jump[${i}].host`, hop.host);
+    if (hop.port !== undefined) checkPort(`jump[${i}].port`, hop.port);
+  });
   // Every forward is checked before anything connects: a bad one must not leave a session behind.
   (options.portForwardLocal ?? []).forEach((f, i) => normalizeLocal(f, `portForwardLocal[${i}].`));
   (options.portForwardRemote ?? []).forEach((f, i) => normalizeRemote(f, `portForwardRemote[${i}].`));
   (options.portForwardDynamic ?? []).forEach((f, i) => normalizeDynamic(f, `portForwardDynamic[${i}].`));
-  const connection = await SshConnection.open({
-    host,
-    port: options.port,
-    username: options.username,
-    auth: options.auth,
-    hostKey: {
-      knownHostsFile: options.hostKey?.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts"),
-      fingerprints: options.hostKey?.fingerprints,
-      policy: options.hostKey?.policy ?? "strict",
-    },
+  const hostKey = {
+    knownHostsFile: options.hostKey?.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts"),
+    fingerprints: options.hostKey?.fingerprints,
+    policy: options.hostKey?.policy ?? "strict",
+  };
+  const endpoint = (hop: JumpHostInput): Endpoint => ({
+    host: hop.host,
+    port: hop.port,
+    username: hop.username ?? options.username,
+    auth: hop.auth ?? options.auth,
+    hostKey: hop.hostKey
+      ? { knownHostsFile: hop.hostKey.knownHostsFile ?? hostKey.knownHostsFile, fingerprints: hop.hostKey.fingerprints, policy: hop.hostKey.policy ?? "strict" }
+      : { ...hostKey, fingerprints: undefined },
     keepalive: options.keepalive,
     readyTimeout: options.readyTimeout,
     requestTimeout: options.requestTimeout,
     maxWindow: options.maxWindow,
   });
-  const session = new Session(host, connection);
+  // The session's own hop sessions: closed with it (the controller shares them between tunnels).
+  const { connection, via } = await new Dialer({ shareHops: false }).dial({
+    hops: (options.jump ?? []).map(endpoint),
+    target: { host, port: options.port, username: options.username, auth: options.auth, hostKey, keepalive: options.keepalive, readyTimeout: options.readyTimeout, requestTimeout: options.requestTimeout, maxWindow: options.maxWindow },
+  });
+  const session = new Session(host, connection, via);
   await session.forwards.attach(connection);
   try {
     await Promise.all([

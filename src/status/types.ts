@@ -49,6 +49,15 @@ export interface SessionObservation {
   rttMs?: number;
   /** Why receive windows do not adapt in this process (unset when they do). */
   windowAutotuneOff?: string;
+  /** The jump hosts of the live (or last) session, in order; absent for a direct one. */
+  via?: HopStatus[];
+}
+
+/** One jump host of a session: where, and the host key it presented. */
+export interface HopStatus {
+  host: string;
+  port: number;
+  hostKeyFingerprint: string;
 }
 
 /** Everything the controller knows about one tunnel, as input to buildTunnelStatus. */
@@ -80,6 +89,10 @@ export interface LocalForwardStatus {
   localPort: number;
   remoteHost: string;
   remotePort: number;
+  /** Unix-socket forms (SPEC §7): the socket listened on here, its mode ("0600"), the server's socket. */
+  localPath?: string;
+  mode?: string;
+  remotePath?: string;
   /** ms allowed to open the far end (part of the forward's target: `diff` compares it). */
   connectTimeout: number;
   state: ForwardState;
@@ -122,6 +135,9 @@ export interface RemoteForwardStatus {
   boundPort?: number;
   localHost: string;
   localPort: number;
+  /** Unix-socket forms: the server's socket listened on, the socket connected to here. */
+  remotePath?: string;
+  localPath?: string;
   state: ForwardState;
   reason?: string;
   activeConnections: number;
@@ -148,6 +164,8 @@ export interface SessionStatus {
   rttMs?: number;
   /** Set when receive-window autotuning is off in this process, with the reason. */
   windowAutotune?: string;
+  /** Jump hosts, in order (only for a session through jump hosts). */
+  via?: HopStatus[];
 }
 
 export interface TunnelStatusDoc {

@@ -85,13 +85,13 @@ describe("get", () => {
     assert.match(result.stdout, /^db /m);
   });
 
-  it("-o wide adds reconnects, server and manifest, and a row per forward", async () => {
+  it("-o wide adds reconnects, server, the jump hosts and manifest, and a row per forward", async () => {
     const result = await runCli(["get", "manifests", "-o", "wide"], { cwd: dir });
     assert.equal(result.code, 0, describeRun(result));
     const [tunnels = "", forwards = ""] = result.stdout.split("\n\n");
-    assert.match(tunnels, /^NAME +PHASE +SESSION +FORWARDS +AGE +RECONNECTS +SERVER +MANIFEST +MESSAGE$/m);
-    assert.match(tunnels, /^db +Ready +Connected +2\/2 active +5m +2 +SSH-2\.0-OpenSSH_9\.2p1 +db\.yaml$/m);
-    assert.match(tunnels, /^cache +Failed +Backoff +- +- +5 +- +db\.yaml +Cannot connect/m);
+    assert.match(tunnels, /^NAME +PHASE +SESSION +FORWARDS +AGE +RECONNECTS +SERVER +VIA +MANIFEST +MESSAGE$/m);
+    assert.match(tunnels, /^db +Ready +Connected +2\/2 active +5m +2 +SSH-2\.0-OpenSSH_9\.2p1 +- +db\.yaml$/m);
+    assert.match(tunnels, /^cache +Failed +Backoff +- +- +5 +- +- +db\.yaml +Cannot connect/m);
     assert.match(forwards, /^TUNNEL +KIND +LISTEN +TARGET +STATE +CONNS +IN +OUT +MESSAGE$/m);
     assert.match(forwards, /^db +local +127\.0\.0\.1:15432 +db\.internal:5432 \(from server\) +Active +2\/41 +2\.0KiB +456B$/m);
     assert.match(forwards, /^db +remote +server 127\.0\.0\.1:41234 \(port 0: chosen by server\) +127\.0\.0\.1:3000 +Active +0\/3 +0B +0B$/m);

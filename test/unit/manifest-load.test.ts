@@ -331,6 +331,45 @@ describe("loadManifestFile", () => {
   });
 });
 
+describe("jump hosts", () => {
+  const withJump = (jump: string): string =>
+    `${VALID}  hostKey: {knownHostsFile: ~/kh, fingerprints: ["SHA256:${"A".repeat(43)}"], policy: accept-new}\n  jump:\n${jump}`;
+
+  it("fills a hop's username, auth and hostKey (its file and policy, not the target's pins) from the tunnel", () => {
+    const result = load(withJump("    - host: bastion-a.example\n    - {host: bastion-b.example, port: 2222, username: jump, auth: {privateKeyFile: keys/b}, hostKey: {policy: strict}}\n"));
+    assert.deepEqual(result.errors, []);
+    assert.deepEqual(result.documents[0]?.tunnel?.spec.jump, [
+      { host: "bastion-a.example", port: 22, username: "deploy", auth: { agent: true }, hostKey: { knownHostsFile: "/home/op/kh", fingerprints: [], policy: "accept-new" } },
+      {
+        host: "bastion-b.example",
+        port: 2222,
+        username: "jump",
+        auth: { privateKeyFile: "/srv/tunnels/team/keys/b" },
+        hostKey: { knownHostsFile: "/home/op/.ssh/known_hosts", fingerprints: [], policy: "strict" },
+      },
+    ]);
+  });
+
+  it("leaves spec.jump out when there are no hops (the generation of a direct tunnel does not change)", () => {
+    const direct = load(VALID).documents[0]?.tunnel;
+    const empty = load(`${VALID}  jump: []\n`).documents[0]?.tunnel;
+    assert.equal(direct?.spec.jump, undefined);
+    assert.equal(empty?.spec.jump, undefined);
+    assert.equal(empty?.generation, direct?.generation);
+  });
+
+  it("checks every hop against the schema, with positions", () => {
+    const text = `${VALID}  jump:\n    - {host: "user@b", prot: 22}\n    - port: 22\n    - {host: c, auth: {password: x}}\n`;
+    assert.deepEqual(located(load(text)), [
+      'team/db.yaml:11:14: spec.jump[0].host: must be a host name or IP address, without user@, :port or brackets (use username and port) (got "user@b")',
+      'team/db.yaml:11:24: spec.jump[0]: unknown field "prot"',
+      'team/db.yaml:12:7: spec.jump[1]: missing required field "host"',
+      "team/db.yaml:13:23: spec.jump[2].auth: needs at least one authentication method: privateKeyFile, agent, passwordFile or passwordEnv",
+      "team/db.yaml:13:24: spec.jump[2].auth.password: inline secrets are not allowed: use passwordFile or passwordEnv",
+    ]);
+  });
+});
+
 describe("one pass reports everything (issue 16)", () => {
   it("cross-field rules are reported beside schema errors, not after they are fixed", () => {
     const text = `${VALID}  hostname: x\n  reconnect: {minDelay: 10s, maxDelay: 1s}\n`;

@@ -253,7 +253,8 @@ describe("schema file", () => {
     const walk = (node: unknown, where: string): void => {
       if (typeof node !== "object" || node === null) return;
       const record = node as Record<string, unknown>;
-      if (record.type === "object" && record.additionalProperties === undefined) open.push(where);
+      // An `if` is a predicate ("is it a mapping with localPath?"), not a shape to close.
+      if (record.type === "object" && record.additionalProperties === undefined && !where.endsWith("/if")) open.push(where);
       for (const [key, value] of Object.entries(record)) walk(value, `${where}/${key}`);
     };
     walk(schema, "#");

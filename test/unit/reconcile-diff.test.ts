@@ -1,21 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { LocalForwardSpec, TunnelSpec } from "../../src/manifest/types.ts";
+import { localSpec, tunnelSpec } from "../helpers/specs.ts";
 import { diffTunnels, observedFromSpec, type ActualEntry, type DesiredEntry } from "../../src/reconcile/diff.ts";
 
-const local = (localPort: number, remotePort = 80): LocalForwardSpec => ({ bindAddress: "127.0.0.1", localPort, remoteHost: "db", remotePort, connectTimeout: 30000 });
-const spec = (overrides: Partial<TunnelSpec> = {}): TunnelSpec => ({
-  host: "bastion",
-  port: 22,
-  username: "deploy",
-  auth: { agent: "/run/agent.sock" },
-  hostKey: { knownHostsFile: "/k", fingerprints: [], policy: "strict" },
-  keepalive: { interval: 15000, countMax: 3 },
-  reconnect: { minDelay: 1000, maxDelay: 60000 },
-  suspend: false,
-  forwards: { local: [local(8080)], remote: [] },
-  ...overrides,
-});
+const local = (localPort: number, remotePort = 80): LocalForwardSpec => localSpec(localPort, { remoteHost: "db", remotePort });
+const spec = (overrides: Partial<TunnelSpec> = {}): TunnelSpec => tunnelSpec({ local: [local(8080)] }, overrides);
 const want = (entries: Record<string, TunnelSpec>): Map<string, DesiredEntry> => new Map(Object.entries(entries).map(([n, s]) => [n, { spec: s, manifest: `${n}.yaml` }]));
 const have = (entries: Record<string, TunnelSpec>): Map<string, ActualEntry> => new Map(Object.entries(entries).map(([n, s]) => [n, { observed: observedFromSpec(s), manifest: `${n}.yaml` }]));
 const summary = (changes: ReturnType<typeof diffTunnels>) => changes.map((c) => [c.name, c.change, c.actions.map((a) => a.type)]);
@@ -30,6 +20,12 @@ describe("diffTunnels", () => {
       desired: want({ a: spec({ username: "other", forwards: { local: [local(8080, 81)], remote: [] } }) }),
       actual: have({ a: spec() }),
       want: [["a", "update", ["replace-session", "update-local"]]],
+    },
+    {
+      name: "a jump host added is a session-level change (make-before-break)",
+      desired: want({ a: spec({ jump: [{ host: "jump", port: 22, username: "j", auth: { agent: true }, hostKey: { knownHostsFile: "/k", fingerprints: [], policy: "strict" } }] }) }),
+      actual: have({ a: spec() }),
+      want: [["a", "update", ["replace-session"]]],
     },
     {
       name: "suspending tears down; reconnect delays alone change nothing that runs",

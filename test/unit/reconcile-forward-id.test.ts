@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { TunnelSpec } from "../../src/manifest/types.ts";
+import type { HopSpec, TunnelSpec } from "../../src/manifest/types.ts";
 import {
   compareForwardKeys,
   describeForwardId,
@@ -21,6 +21,16 @@ function tunnelSpec(overrides: Partial<TunnelSpec> = {}): TunnelSpec {
     suspend: false,
     forwards: { local: [], remote: [] },
     ...overrides,
+  };
+}
+
+function hop(host: string, hostKey: Partial<HopSpec["hostKey"]> = {}): HopSpec {
+  return {
+    host,
+    port: 22,
+    username: "deploy",
+    auth: { agent: true },
+    hostKey: { knownHostsFile: "/home/deploy/.ssh/known_hosts", fingerprints: ["SHA256:a", "SHA256:b"], policy: "strict", ...hostKey },
   };
 }
 
@@ -84,7 +94,23 @@ describe("sessionKey", () => {
     { name: "host key policy changed", spec: tunnelSpec({ hostKey: { ...base.hostKey, policy: "accept-new" } }), sameSession: false },
     { name: "pin added", spec: tunnelSpec({ hostKey: { ...base.hostKey, fingerprints: ["SHA256:c"] } }), sameSession: false },
     { name: "keepalive changed", spec: tunnelSpec({ keepalive: { interval: 5000, countMax: 3 } }), sameSession: false },
+    { name: "a jump host added", spec: tunnelSpec({ jump: [hop("bastion-a")] }), sameSession: false },
   ];
+  const withHops = tunnelSpec({ jump: [hop("bastion-a"), hop("bastion-b")] });
+  const chainChanges: Array<{ name: string; spec: TunnelSpec; sameSession: boolean }> = [
+    { name: "the same hops", spec: tunnelSpec({ jump: [hop("bastion-a"), hop("bastion-b")] }), sameSession: true },
+    { name: "a hop's pins in another order", spec: tunnelSpec({ jump: [hop("bastion-a"), hop("bastion-b", { fingerprints: ["SHA256:b", "SHA256:a"] })] }), sameSession: true },
+    { name: "a hop removed", spec: tunnelSpec({ jump: [hop("bastion-a")] }), sameSession: false },
+    { name: "hops in another order", spec: tunnelSpec({ jump: [hop("bastion-b"), hop("bastion-a")] }), sameSession: false },
+    { name: "a hop's port changed", spec: tunnelSpec({ jump: [hop("bastion-a"), { ...hop("bastion-b"), port: 2222 }] }), sameSession: false },
+    { name: "a hop's user changed", spec: tunnelSpec({ jump: [hop("bastion-a"), { ...hop("bastion-b"), username: "jump" }] }), sameSession: false },
+    { name: "a hop's pin changed", spec: tunnelSpec({ jump: [hop("bastion-a"), hop("bastion-b", { fingerprints: ["SHA256:c"] })] }), sameSession: false },
+  ];
+  for (const { name, spec, sameSession } of chainChanges) {
+    test(`jump: ${name} → ${sameSession ? "same" : "different"} session`, () => {
+      assert.equal(sessionKey(spec) === sessionKey(withHops), sameSession);
+    });
+  }
   for (const { name, spec, sameSession } of changes) {
     test(`${name} → ${sameSession ? "same" : "different"} session`, () => {
       assert.equal(sessionKey(spec) === sessionKey(base), sameSession);

@@ -1,35 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { LocalForwardSpec, RemoteForwardSpec, TunnelSpec } from "../../src/manifest/types.ts";
+import { localSpec, remoteSpec, tunnelSpec } from "../helpers/specs.ts";
 import { localForwardId, remoteForwardId, sessionKey } from "../../src/reconcile/forward-id.ts";
 import { DuplicateForwardError, plan } from "../../src/reconcile/plan.ts";
 import type { Action, DesiredTunnel, ObservedTunnel } from "../../src/reconcile/types.ts";
 
-function local(localPort: number, overrides: Partial<LocalForwardSpec> = {}): LocalForwardSpec {
-  return { bindAddress: "127.0.0.1", localPort, remoteHost: "remote-machine", remotePort: 80, connectTimeout: 30000, ...overrides };
-}
-
-function remote(remotePort: number, overrides: Partial<RemoteForwardSpec> = {}): RemoteForwardSpec {
-  return { bindAddress: "127.0.0.1", remotePort, localHost: "local-machine", localPort: 80, ...overrides };
-}
-
-function tunnelSpec(
-  forwards: { local?: LocalForwardSpec[]; remote?: RemoteForwardSpec[] } = {},
-  overrides: Partial<TunnelSpec> = {},
-): TunnelSpec {
-  return {
-    host: "bastion.example.com",
-    port: 22,
-    username: "deploy",
-    auth: { privateKeyFile: "/home/deploy/.ssh/id_ed25519" },
-    hostKey: { knownHostsFile: "/home/deploy/.ssh/known_hosts", fingerprints: [], policy: "strict" },
-    keepalive: { interval: 15000, countMax: 3 },
-    reconnect: { minDelay: 1000, maxDelay: 60000 },
-    suspend: false,
-    forwards: { local: forwards.local ?? [], remote: forwards.remote ?? [] },
-    ...overrides,
-  };
-}
+const local = localSpec;
+const remote = remoteSpec;
 
 /** A live, connected session opened with `spec`'s session fields, carrying these forwards. */
 function connected(

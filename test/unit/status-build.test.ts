@@ -223,6 +223,19 @@ describe("buildTunnelStatus", () => {
     assert.equal(doc.status.forwards.remote[0]?.remotePort, 0);
   });
 
+  test("a session through jump hosts lists them in session.via, after configHash; a direct one has no via", () => {
+    const via = [
+      { host: "bastion-a.example", port: 22, hostKeyFingerprint: "SHA256:aaa" },
+      { host: "bastion-b.example", port: 2222, hostKeyFingerprint: "SHA256:bbb" },
+    ];
+    const base = observation();
+    const session = buildTunnelStatus(observation({ session: { ...base.session, via } }), undefined, t0).status.session;
+    assert.deepEqual(session.via, via);
+    assert.deepEqual(Object.keys(session).slice(-2), ["configHash", "via"]);
+    assert.equal("via" in buildTunnelStatus(base, undefined, t0).status.session, false);
+    assert.equal("via" in buildTunnelStatus(observation({ session: { ...base.session, via: [] } }), undefined, t0).status.session, false);
+  });
+
   test("remote port 0 reports the server's port in boundPort", () => {
     const doc = buildTunnelStatus(observation({ remote: [remoteObservation({ remotePort: 0, boundPort: 41234 })] }), undefined, t0);
     assert.equal(doc.status.forwards.remote[0]?.remotePort, 0);
