@@ -151,15 +151,15 @@ class ChannelWindow {
     if (!taken || this.channel.readableFlowing !== true) return this.refill();
     const now = performance.now();
     const buffered = this.channel.readableLength;
-    const taken_ = this.received - buffered;
+    const tookTotal = this.received - buffered;
     const d = decideWindow({
       target: this.target,
       remaining: this.channel.incoming.window,
       buffered,
-      consumed: taken_ - this.takenAtStart,
+      consumed: tookTotal - this.takenAtStart,
       periodWindow: this.periodWindow,
       elapsedMs: now - this.since,
-      delivered: taken_,
+      delivered: tookTotal,
       rttMs: this.rttMs(),
       budgetLeft: budget.left,
       max: this.max,
@@ -169,7 +169,7 @@ class ChannelWindow {
       this.target = d.target;
     }
     if (d.restart) {
-      this.takenAtStart = taken_;
+      this.takenAtStart = tookTotal;
       this.since = now;
     }
     this.periodWindow = d.periodWindow;
