@@ -44,9 +44,16 @@ function open(port: number): Socket {
 }
 
 /** Client → target: send `size` bytes, wait for the target's count. Returns elapsed ms. */
-export function upload(port: number, size: number, timeoutMs: number): Promise<number> {
+export async function upload(port: number, size: number, timeoutMs: number): Promise<number> {
+  const { bytes, ms } = await uploadWith(port, `upload ${size} B via :${port}`, timeoutMs, (s) => writeBulk(s, CHUNK, size, () => s.end()));
+  if (bytes !== size) throw new Error(`upload via :${port}: target counted ${bytes} bytes, sent ${size}`);
+  return ms;
+}
+
+/** An upload to the target's sink: `send` writes the bytes and ends; resolves with the target's count. */
+function uploadWith(port: number, what: string, timeoutMs: number, send: (s: Socket, t0: number) => void): Promise<TimedTransfer> {
   let socket: Socket | undefined;
-  return withDeadline(`upload ${size} B via :${port}`, timeoutMs, () => socket, (done, fail) => {
+  return withDeadline(what, timeoutMs, () => socket, (done, fail) => {
     const t0 = performance.now();
     socket = open(port);
     const s = socket;
@@ -54,18 +61,25 @@ export function upload(port: number, size: number, timeoutMs: number): Promise<n
     s.on("error", fail);
     s.once("connect", () => {
       s.write(Buffer.from("U"));
-      writeBulk(s, CHUNK, size, () => s.end());
+      send(s, t0);
     });
     s.on("data", (c: Buffer) => reply.push(c));
     s.on("end", () => {
-      const elapsed = performance.now() - t0;
+      const ms = performance.now() - t0;
       s.destroy();
       const buf = Buffer.concat(reply);
-      const count = buf.length === 8 ? Number(buf.readBigUInt64BE(0)) : -1;
-      if (count !== size) fail(new Error(`upload via :${port}: target counted ${count} bytes, sent ${size}`));
-      else done(elapsed);
+      if (buf.length !== 8) fail(new Error(`${what}: no count from the target`));
+      else done({ bytes: Number(buf.readBigUInt64BE(0)), ms });
     });
   });
+}
+
+/** What asks the target for `size` bytes: "D" and the length (8 bytes, big-endian). */
+export function downloadRequest(size: number): Buffer {
+  const head = Buffer.alloc(9);
+  head.write("D", 0);
+  head.writeBigUInt64BE(BigInt(size), 1);
+  return head;
 }
 
 /** Target → client: ask for `size` bytes and read them all. Returns elapsed ms. */
@@ -77,12 +91,7 @@ export function download(port: number, size: number, timeoutMs: number): Promise
     const s = socket;
     let count = 0;
     s.on("error", fail);
-    s.once("connect", () => {
-      const head = Buffer.alloc(9);
-      head.write("D", 0);
-      head.writeBigUInt64BE(BigInt(size), 1);
-      s.write(head);
-    });
+    s.once("connect", () => s.write(downloadRequest(size)));
     s.on("data", (c: Buffer) => (count += c.length));
     s.on("end", () => {
       const elapsed = performance.now() - t0;
@@ -113,12 +122,7 @@ export function downloadFor(port: number, seconds: number, timeoutMs: number): P
     const s = socket;
     let count = 0;
     s.on("error", fail);
-    s.once("connect", () => {
-      const head = Buffer.alloc(9);
-      head.write("D", 0);
-      head.writeBigUInt64BE(BigInt(2 ** 50), 1);
-      s.write(head);
-    });
+    s.once("connect", () => s.write(downloadRequest(2 ** 50)));
     const timer = setTimeout(() => {
       const ms = performance.now() - t0;
       s.destroy();
@@ -134,35 +138,18 @@ export function downloadFor(port: number, seconds: number, timeoutMs: number): P
 
 /** Client → target for `seconds`, then EOF; done when the target's count arrives (the tail included). */
 export function uploadFor(port: number, seconds: number, timeoutMs: number): Promise<TimedTransfer> {
-  let socket: Socket | undefined;
-  return withDeadline(`upload for ${seconds} s via :${port}`, timeoutMs, () => socket, (done, fail) => {
-    const t0 = performance.now();
-    socket = open(port);
-    const s = socket;
-    const reply: Buffer[] = [];
-    s.on("error", fail);
-    s.once("connect", () => {
-      s.write(Buffer.from("U"));
-      const until = t0 + seconds * 1000;
-      const pump = (): void => {
-        while (performance.now() < until) {
-          if (!s.write(CHUNK)) {
-            s.once("drain", pump);
-            return;
-          }
+  return uploadWith(port, `upload for ${seconds} s via :${port}`, timeoutMs, (s, t0) => {
+    const until = t0 + seconds * 1000;
+    const pump = (): void => {
+      while (performance.now() < until) {
+        if (!s.write(CHUNK)) {
+          s.once("drain", pump);
+          return;
         }
-        s.end();
-      };
-      pump();
-    });
-    s.on("data", (c: Buffer) => reply.push(c));
-    s.on("end", () => {
-      const ms = performance.now() - t0;
-      s.destroy();
-      const buf = Buffer.concat(reply);
-      if (buf.length !== 8) fail(new Error(`upload via :${port}: no count from the target`));
-      else done({ bytes: Number(buf.readBigUInt64BE(0)), ms });
-    });
+      }
+      s.end();
+    };
+    pump();
   });
 }
 

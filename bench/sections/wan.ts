@@ -12,7 +12,7 @@ import { parseAllDocuments } from "yaml";
 import type { Sshd } from "../../test/helpers/sshd.ts";
 import { freePort } from "../../test/helpers/sshd.ts";
 import { spawnScript, type Child } from "../lib/children.ts";
-import { downloadFor, sleep, upload, download, uploadFor, waitAccepting } from "../lib/client.ts";
+import { download, downloadFor, downloadRequest, sleep, upload, uploadFor, waitAccepting } from "../lib/client.ts";
 import { roundOrder } from "../lib/order.ts";
 import { cpuSeconds, rssBytes, treeCpuSeconds } from "../lib/proc.ts";
 import type { Report } from "../lib/report.ts";
@@ -184,10 +184,7 @@ async function stalledReaders(link: Link, report: Report, options: WanOptions): 
     for (let i = 0; i < STALLED_READERS; i++) {
       const s = connect({ host: "127.0.0.1", port: f.ports.L, noDelay: true });
       s.on("error", () => undefined);
-      const head = Buffer.alloc(9);
-      head.write("D", 0);
-      head.writeBigUInt64BE(BigInt(64 * GiB), 1);
-      s.write(head);
+      s.write(downloadRequest(64 * GiB));
       counts.push(0);
       s.on("data", (c: Buffer) => {
         counts[i]! += c.length;
