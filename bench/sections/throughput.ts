@@ -81,10 +81,10 @@ export async function runThroughput(rig: Rig, report: Report, options: Throughpu
       const ours = med(direction, `tunnelctl-${d}`);
       const vsGcm = ours / med(direction, `ssh-gcm-${d}`);
       const vsDefault = ours / med(direction, `ssh-${d}`);
-      const vsRelay = ours / med(direction, "relay");
-      report.check(`tunnelctl -${d} ${direction} ÷ ssh -${d} aes128-gcm`, vsGcm, "≥ 1.0×", "×", vsGcm >= 1.0);
-      report.check(`tunnelctl -${d} ${direction} ÷ ssh -${d} default`, vsDefault, "≥ 1.4×", "×", vsDefault >= 1.4);
-      report.check(`tunnelctl -${d} ${direction} ÷ Node relay`, vsRelay, "≥ 0.85×", "×", vsRelay >= 0.85);
+      // The targets as issue 20 restated them: OpenSSH's default cipher, aes128-gcm parity a stretch
+      // (the Node relay is still measured, as the ceiling, but no longer a target).
+      report.check(`tunnelctl -${d} ${direction} ÷ ssh -${d} default`, vsDefault, "≥ 1.0×", "×", vsDefault >= 1.0);
+      report.check(`tunnelctl -${d} ${direction} ÷ ssh -${d} aes128-gcm (stretch)`, vsGcm, "≥ 1.0×", "×", vsGcm >= 1.0);
     }
   }
 }
