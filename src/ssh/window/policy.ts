@@ -22,8 +22,8 @@ export const DEFAULT_WINDOW_BUDGET = 256 * 1024 * 1024;
 export const MAX_RATE_BYTES_PER_MS = 512 * 1024;
 /**
  * What the kernel's socket buffers can take from a local reader that never reads before Node sees
- * backpressure (4 MiB measured on loopback here, half as much again for margin): a channel grows only after
- * it delivered more than this, so a stalled reader is never mistaken for a fast one.
+ * backpressure (4 MiB measured on loopback here, half as much again for margin): a channel grows
+ * only after it delivered more than this, so a stalled reader is never mistaken for a fast one.
  */
 export const SOCKET_BUFFER_ALLOWANCE = 6 * 1024 * 1024;
 
@@ -65,10 +65,10 @@ export interface WindowDecision {
 }
 
 /**
- * Called when data arrived and the reader took it, and when the reader drains. After one round
- * trip of measurement: grow (double, within the caps) when the reader took at least half the
- * window in it. A grown window is kept nearly full (topped up at ¾), never past `target` counting
- * what the reader still holds: a window is a promise to buffer that much.
+ * Called when a packet arrived while the reader keeps up. After one round trip of measurement:
+ * grow (double, within the caps) when the reader took at least half the window the peer could use
+ * in it. On a long link the window is kept nearly full (topped up at ¾), never past `target`
+ * counting what the reader still holds: a window is a promise to buffer that much.
  */
 export function decideWindow(s: WindowState): WindowDecision {
   let target = s.target;
