@@ -18,9 +18,11 @@ type MessageHandler = (proto: ProtocolInternals, payload: Buffer) => void;
 const MESSAGE_HANDLERS = require("ssh2/lib/protocol/handlers.js") as Array<MessageHandler | undefined>;
 const MSG_UNIMPLEMENTED = 3;
 const HOOK = Symbol.for("tunnelctl.onUnimplemented");
+const PENDING = Symbol.for("tunnelctl.pendingGlobalRequests");
 
 interface ProtocolInternals {
   [HOOK]?: (seqno: number) => void;
+  [PENDING]?: readonly unknown[];
   _cipher?: { outSeqno: number };
   _queue?: unknown[];
   _handlers: Record<string, ((...args: unknown[]) => void) | undefined>;
@@ -70,6 +72,7 @@ export function trackGlobalRequests(client: Client): void {
   // Sequence numbers of the requests awaiting an answer, in the order of ssh2's callbacks;
   // undefined when a request was queued behind a key exchange (its number is not known yet).
   const pending: Array<number | undefined> = [];
+  proto[PENDING] = pending;
   for (const [method, wantReplyAt] of Object.entries(SENDERS)) {
     const send = proto[method];
     if (typeof send !== "function") continue;
@@ -96,6 +99,15 @@ export function trackGlobalRequests(client: Client): void {
   client.once("close", () => {
     pending.length = 0;
   });
+}
+
+/**
+ * Global requests sent on this connection and not answered yet (tracked ones only: see
+ * trackGlobalRequests). A request of our own sent while one the server may never answer is
+ * pending would take that one's answer (ssh2 matches answers by order): wait until this is 0.
+ */
+export function pendingGlobalRequests(client: Client): number {
+  return (client as unknown as ClientInternals)._protocol?.[PENDING]?.length ?? 0;
 }
 
 export type GlobalAnswer<T> =
