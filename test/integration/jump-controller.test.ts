@@ -144,6 +144,10 @@ describe("jump hosts under tunnelctl run", { skip: !haveSshd }, () => {
     write(jumpYaml([{ sshd: hopA }, { sshd: hopB, knownHostsFile: badKnownHosts }]));
     const refused = await waitForStatus(status, (d) => st(d).session.lastError.startsWith(`hop 2 (127.0.0.1:${hopB.port}): HostKeyMismatch`), "lastError naming hop 2", ctl);
     assert.equal(st(refused).session.state, "Connected", "the running session stays up");
+    // What runs is not what the manifest says (issue 16): Synced False with the hop's reason, not Ready.
+    const lagging = await waitForStatus(status, (d) => st(d).conditions.some((c) => c.type === "Synced" && c.status === "False"), "Synced False", ctl);
+    assert.equal(st(lagging).phase, "Degraded");
+    assert.equal(st(lagging).conditions.find((c) => c.type === "Synced")?.reason, "HostKeyMismatch");
     // The running session (the last good chain) keeps serving while the new one is refused.
     await assertFlows(localPort, "the last good chain while the edit is refused");
     await ctl.stop();
