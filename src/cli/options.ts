@@ -1,7 +1,7 @@
 // Parsers for option values. Each throws commander's InvalidArgumentError with a message that
 // names the bad value, so a typo is a usage error (exit 2), never a silently different setting.
 import { InvalidArgumentError } from "commander";
-import { parseDuration } from "../manifest/index.ts";
+import { formatDuration, parseDuration } from "../manifest/index.ts";
 import { parseSize } from "../manifest/size.ts";
 
 // Label keys and values exactly as schemas/tunnel.schema.json allows them (Kubernetes-style).
@@ -42,13 +42,9 @@ export function durationOption(floorMs: number): (text: string) => number {
     } catch (err) {
       throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
     }
-    if (ms < floorMs) throw new InvalidArgumentError(`${JSON.stringify(text)} is too short: at least ${formatMs(floorMs)}`);
+    if (ms < floorMs) throw new InvalidArgumentError(`${JSON.stringify(text)} is too short: at least ${formatDuration(floorMs)}`);
     return ms;
   };
-}
-
-function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 /** A size from 0 to 64 GiB (--window-budget): bytes, or a number with KiB, MiB or GiB. */

@@ -3,6 +3,7 @@
 import { homedir } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
+import { formatDuration } from "../manifest/duration.ts";
 import type { Tunnel, TunnelSpec } from "../manifest/types.ts";
 import { plan } from "../reconcile/plan.ts";
 import { buildTunnelStatus, phaseOf } from "../status/build.ts";
@@ -429,7 +430,7 @@ class TunnelController implements Controller {
       }
       return;
     }
-    const confirmed = { at: new Date(this.confirmedAtMs).toISOString(), interval: formatInterval(this.confirmIntervalMs) };
+    const confirmed = { at: new Date(this.confirmedAtMs).toISOString(), interval: formatDuration(this.confirmIntervalMs) };
     for (const o of observations) {
       o.confirmed = confirmed;
       if (this.finished) o.stopped = true;
@@ -517,11 +518,6 @@ class TunnelController implements Controller {
     }
     return parts.join(",");
   }
-}
-
-/** 30000 → "30s", 900 → "900ms" (a duration the manifest parser reads back). */
-function formatInterval(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 function invalidObservation(name: string, manifest: string, errors: string[]): TunnelObservation {

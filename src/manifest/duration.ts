@@ -40,6 +40,11 @@ function parseDurationString(text: string): number {
   return Math.round(Number(amount) * UNIT_MS[unit]);
 }
 
+/** 30000 → "30s", 900 → "900ms": a duration parseDuration reads back. */
+export function formatDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
 function show(value: number | string): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }

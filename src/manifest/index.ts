@@ -7,7 +7,7 @@ export type { BindConflict, ClaimPriority, DuplicateName, SetCheckResult } from 
 export { formatBind, localBindsOverlap } from "./binds.ts";
 export type { LocalBind } from "./binds.ts";
 export { ManifestError, compareManifestErrors } from "./errors.ts";
-export { MAX_DURATION_MS, parseDuration } from "./duration.ts";
+export { MAX_DURATION_MS, formatDuration, parseDuration } from "./duration.ts";
 export { MAX_MANIFEST_BYTES } from "./decode.ts";
 export { TUNNEL_SCHEMA_URL, tunnelSchemaText } from "./schema.ts";
 export { expandPath, generationOf } from "./normalise.ts";
