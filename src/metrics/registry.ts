@@ -77,18 +77,20 @@ export function createMetrics(): ControllerMetrics {
     current.flatMap((t) => (t.observation.session.rttMs === undefined ? [] : [{ labels: { tunnel: t.name }, value: t.observation.session.rttMs / 1000 }])),
   );
 
-  const forwards = (): ForwardSample[] =>
-    current.flatMap((t) => [
+  // Built once per scrape (every per-forward family reads it), not once per family.
+  let currentForwards: ForwardSample[] = [];
+  const forwardsOf = (snapshot: readonly TunnelSnapshot[]): ForwardSample[] =>
+    snapshot.flatMap((t) => [
       ...t.observation.local.map((f) => ({ labels: { tunnel: t.name, forward: localForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: f.failedConnections, bytesIn: f.bytesIn, bytesOut: f.bytesOut, window: f.receiveWindow ?? 0 })),
       ...t.observation.remote.map((f) => ({ labels: { tunnel: t.name, forward: remoteForwardId(f) }, active: f.state === "Active", open: f.activeConnections, total: f.totalConnections, failed: 0, bytesIn: f.bytesIn, bytesOut: f.bytesOut, window: f.receiveWindow ?? 0 })),
     ]);
-  const perForward = (value: (f: ForwardSample) => number): (() => Sample[]) => () => forwards().map((f) => ({ labels: f.labels, value: value(f) }));
+  const perForward = (value: (f: ForwardSample) => number): (() => Sample[]) => () => currentForwards.map((f) => ({ labels: f.labels, value: value(f) }));
   family("tunnelctl_forward_active", "1 while the forward is Active (listening, or bound by the server)", "gauge", perForward((f) => (f.active ? 1 : 0)));
   family("tunnelctl_forward_connections", "Connections open through the forward now", "gauge", perForward((f) => f.open));
   family("tunnelctl_forward_connections_total", "Connections accepted by the forward", "counter", perForward((f) => f.total));
   family("tunnelctl_forward_failed_connections_total", "Connections through a local forward whose far end could not be opened (refused, timeout, no session)", "counter", perForward((f) => f.failed));
   family("tunnelctl_forward_bytes_total", "Bytes through the forward: in = from the connecting client toward the target, out = back", "counter", () =>
-    forwards().flatMap((f) => [
+    currentForwards.flatMap((f) => [
       { labels: { ...f.labels, direction: "in" }, value: f.bytesIn },
       { labels: { ...f.labels, direction: "out" }, value: f.bytesOut },
     ]),
@@ -138,10 +140,12 @@ export function createMetrics(): ControllerMetrics {
     registry,
     async scrape() {
       current = controller?.snapshot() ?? [];
+      currentForwards = forwardsOf(current);
       try {
         return await registry.metrics();
       } finally {
         current = [];
+        currentForwards = [];
       }
     },
     observeReconcile(result, seconds) {
