@@ -111,7 +111,6 @@ export function observedFromStatus(doc: TunnelStatusDoc, desired: Tunnel | undef
   return { sessionKey: undefined, sessionState: "Closed", local, remote };
 }
 
-
 const SIGN: Record<TunnelChange["change"], string> = { create: "+", update: "~", delete: "-", unchanged: " " };
 
 function describeChange(change: TunnelChange, spec: Tunnel["spec"] | undefined): string {

@@ -438,6 +438,8 @@ function remoteObservationOf(f: RemoteForwardInfo): Omit<RemoteForwardObservatio
     boundPort: f.boundPort,
     localHost: f.localHost,
     localPort: f.localPort,
+    ...(f.remotePath !== undefined ? { remotePath: f.remotePath } : {}),
+    ...(f.localPath !== undefined ? { localPath: f.localPath } : {}),
     activeConnections: f.activeConnections,
     totalConnections: f.totalConnections,
     bytesIn: f.bytesIn,

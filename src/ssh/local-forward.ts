@@ -225,13 +225,17 @@ export class LocalForward {
     });
     socket.on("error", () => undefined);
     // One deadline from accept to an open channel: time held waiting for a session counts.
-    const { remoteHost, remotePort, connectTimeout } = this.target;
+    const { remoteHost, remotePort, remotePath, connectTimeout } = this.target;
     const deadline: Deadline = {
       expired: false,
       timer: setTimeout(() => {
         deadline.expired = true;
         this.waiting.delete(waiting);
-        const where = waiting.socks ? formatHostPort(waiting.socks.host, waiting.socks.port) : formatHostPort(remoteHost, remotePort);
+        const where = waiting.socks
+          ? formatHostPort(waiting.socks.host, waiting.socks.port)
+          : remotePath !== undefined
+            ? `the server's socket ${remotePath}`
+            : formatHostPort(remoteHost, remotePort);
         this.fail(socket, new ConnectTimeoutError(where, connectTimeout), waiting.socks?.version);
       }, connectTimeout),
     };
