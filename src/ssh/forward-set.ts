@@ -168,7 +168,7 @@ export class ForwardSet {
   }
 
   remoteInfo(): RemoteForwardInfo[] {
-    return [...this.remotes.values()].map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() }));
+    return [...this.remotes.values()].map(remoteInfoOf);
   }
 
   /** The counters of every forward, draining ones included, as numbers (see ForwardStats.appendSignature). */
@@ -183,9 +183,7 @@ export class ForwardSet {
   /** Deleted remote forwards the server still listens on (a refused or unanswered cancel). */
   heldRemoteInfo(): Array<RemoteForwardInfo & { reason: string; message: string }> {
     return [...this.heldRemotes.values()].map(({ forward: f, error }) => ({
-      ...remoteSpecOf(f),
-      boundPort: f.boundPort,
-      ...f.stats.snapshot(),
+      ...remoteInfoOf(f),
       reason: error.reason,
       message: error.message,
     }));
@@ -195,7 +193,7 @@ export class ForwardSet {
   drainingInfo(): { local: LocalForwardInfo[]; remote: RemoteForwardInfo[] } {
     return {
       local: [...this.drainingLocals].map(localInfoOf),
-      remote: [...this.drainingRemotes].filter((f) => !this.isHeld(f)).map((f) => ({ ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() })),
+      remote: [...this.drainingRemotes].filter((f) => !this.isHeld(f)).map(remoteInfoOf),
     };
   }
 
@@ -348,6 +346,10 @@ function localSpecOf(f: LocalForward): LocalForwardSpec {
   }
   if (f.target.remotePath !== undefined) spec.remotePath = f.target.remotePath;
   return spec;
+}
+
+function remoteInfoOf(f: RemoteForward): RemoteForwardInfo {
+  return { ...remoteSpecOf(f), boundPort: f.boundPort, ...f.stats.snapshot() };
 }
 
 function localInfoOf(f: LocalForward): LocalForwardInfo {
