@@ -10,9 +10,10 @@
 // ≤ 0 there), so the two never fight. All of this touches ssh2 internals: it runs only on the
 // pinned ssh2 version whose internals were checked; anywhere else autotuning is off and ssh2's
 // fixed window applies unchanged (never a broken data path).
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Duplex } from "node:stream";
-import { BASE_WINDOW, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW_BUDGET, WindowBudget, decideWindow, longLink, topUp } from "./policy.ts";
+import { BASE_WINDOW, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW_BUDGET, SOCKET_BUFFER_ALLOWANCE, WindowBudget, decideWindow, longLink, topUp } from "./policy.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -43,7 +44,26 @@ function checkSsh2(): string | undefined {
   }
 }
 
+/**
+ * What a local reader that never reads can hide in the kernel before Node sees backpressure: the
+ * most our socket's send buffer autotunes to (tcp_wmem max) plus the reader's receive buffer as it
+ * starts (tcp_rmem default), plus 512 KiB for Node's own buffer and margin. 4.6 MiB on a stock
+ * Linux (4 MiB + 128 KiB: 3.97 MiB measured); SOCKET_BUFFER_ALLOWANCE where /proc cannot be read.
+ * A host tuned for bigger buffers gets a bigger allowance, so a stalled reader still never grows.
+ */
+export function kernelSocketAllowance(read: (path: string) => string = (path) => readFileSync(path, "utf8")): number {
+  try {
+    const wmemMax = Number(read("/proc/sys/net/ipv4/tcp_wmem").trim().split(/\s+/)[2]);
+    const rmemDefault = Number(read("/proc/sys/net/ipv4/tcp_rmem").trim().split(/\s+/)[1]);
+    if (!(wmemMax > 0) || !(rmemDefault > 0)) return SOCKET_BUFFER_ALLOWANCE;
+    return wmemMax + rmemDefault + 512 * 1024;
+  } catch {
+    return SOCKET_BUFFER_ALLOWANCE;
+  }
+}
+
 const ssh2Problem = checkSsh2();
+const allowance = kernelSocketAllowance();
 const budget = new WindowBudget(DEFAULT_WINDOW_BUDGET);
 const windows = new WeakMap<object, ChannelWindow>();
 let channelProblem: string | undefined;
@@ -77,11 +97,11 @@ export function linkSocket(socket: object, channel: object): void {
   channelOfSocket.set(socket, channel);
 }
 
-/** The receive window of the channel joined to `socket`: its tuned target, else ssh2's fixed 2 MiB. */
+/** The receive window of the channel joined to `socket`: what is opened to the peer, else ssh2's fixed 2 MiB. */
 export function windowOfSocket(socket: object): number {
   const channel = channelOfSocket.get(socket);
   if (!channel) return 0; // not joined yet (waiting for its channel)
-  return windows.get(channel)?.target ?? BASE_WINDOW;
+  return windows.get(channel)?.opened ?? BASE_WINDOW;
 }
 
 /** Adapt the receive window of `channel` (a direct-tcpip or forwarded-tcpip channel) from now on. */
@@ -109,7 +129,10 @@ type Internal = Duplex & {
 };
 
 class ChannelWindow {
+  /** What this channel may grow to (its share of the budget is taken). */
   target = BASE_WINDOW;
+  /** What is opened to the peer: top-ups restore it; it follows target as data arrives. */
+  opened = BASE_WINDOW;
   /** Bytes pushed to the reader over the channel's life (taken, or still in its buffer). */
   private received = 0;
   /** What the reader had taken when the measurement began. */
@@ -140,6 +163,7 @@ class ChannelWindow {
       this.closed = true;
       budget.release(this.target - BASE_WINDOW);
       this.target = BASE_WINDOW;
+      this.opened = BASE_WINDOW;
     });
   }
 
@@ -154,6 +178,8 @@ class ChannelWindow {
     const tookTotal = this.received - buffered;
     const d = decideWindow({
       target: this.target,
+      opened: this.opened,
+      arrived: length,
       remaining: this.channel.incoming.window,
       buffered,
       consumed: tookTotal - this.takenAtStart,
@@ -163,11 +189,13 @@ class ChannelWindow {
       rttMs: this.rttMs(),
       budgetLeft: budget.left,
       max: this.max,
+      allowance,
     });
     if (d.target > this.target) {
       budget.take(d.target - this.target);
       this.target = d.target;
     }
+    this.opened = d.opened;
     if (d.restart) {
       this.takenAtStart = tookTotal;
       this.since = now;
@@ -180,8 +208,8 @@ class ChannelWindow {
   private refill(): void {
     if (this.closed) return;
     const rtt = this.rttMs();
-    const eager = this.target > BASE_WINDOW || (rtt !== undefined && longLink(rtt) && this.max > BASE_WINDOW);
-    this.grant(topUp(this.target, this.channel.incoming.window, this.channel.readableLength, eager));
+    const eager = this.opened > BASE_WINDOW || (rtt !== undefined && longLink(rtt) && this.max > BASE_WINDOW);
+    this.grant(topUp(this.opened, this.channel.incoming.window, this.channel.readableLength, eager));
   }
 
   private grant(amount: number): void {
