@@ -91,6 +91,8 @@ export interface TuneOptions {
 }
 
 const channelOfSocket = new WeakMap<object, object>();
+/** A waiting chunk whose buffer is larger than itself by more than this is copied out of it. */
+const COMPACT_SLACK = 1024;
 
 /** Remember which channel a local socket is joined to (splice), for windowOfSocket(). */
 export function linkSocket(socket: object, channel: object): void {
@@ -151,6 +153,12 @@ class ChannelWindow {
     const push = channel.push;
     const read = channel._read;
     channel.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      // A chunk that will wait for a slow reader, when it is a slice of a larger buffer, is copied
+      // out of it (ssh2 sometimes decrypts into the 64 KiB socket read): kept as a slice, it would
+      // hold its whole parent, and a stalled reader's 16 MiB window cost ~24 MiB (measured).
+      if (Buffer.isBuffer(chunk) && chunk.buffer.byteLength > chunk.length + COMPACT_SLACK && (channel.readableLength > 0 || channel.readableFlowing !== true)) {
+        chunk = Buffer.from(chunk);
+      }
       const taken = push.call(channel, chunk, encoding);
       if (Buffer.isBuffer(chunk)) this.arrived(chunk.length, taken);
       return taken;
