@@ -36,7 +36,7 @@ const HELP = `Usage: npm run bench -- [options]
   --bp-size SIZE          offered to a target that never reads (default 512MiB; quick 64MiB)
   --wan-rtts LIST         round trips for the wan section, ms (default 0,20,50,100)
   --wan-seconds S         each wan transfer runs this long, ramp-up included (default 3; quick 2)
-  --wan-rounds N          wan rounds (default 2; quick 1)
+  --wan-rounds N          wan rounds (default 3, so that the median is one; quick 1)
   --wan-stall DURATION_S  seconds the wan stalled readers stop (default 10; quick 3)
   --edits N               manifest edits per fleet size (default 200; quick 30)
   --fleet-sizes LIST      tunnels loaded during the edits (default 1,100,1000; quick 1,100)
@@ -135,7 +135,7 @@ const options = {
   edits: int(values.edits, quick ? 30 : 200, "edits"),
   wanRtts: (values["wan-rtts"] ?? "0,20,50,100").split(",").map((x) => int(x.trim(), 0, "wan-rtts")),
   wanSeconds: Math.max(1, int(values["wan-seconds"], quick ? 2 : 3, "wan-seconds")),
-  wanRounds: Math.max(1, int(values["wan-rounds"], quick ? 1 : 2, "wan-rounds")),
+  wanRounds: Math.max(1, int(values["wan-rounds"], quick ? 1 : 3, "wan-rounds")),
   wanStallS: int(values["wan-stall"], quick ? 3 : 10, "wan-stall"),
   fleetSizes: (values["fleet-sizes"] ?? (quick ? "1,100" : "1,100,1000")).split(",").map((x) => int(x.trim(), 1, "fleet-sizes")),
   scaleTunnels: Math.max(1, int(values["scale-tunnels"], quick ? 100 : 1000, "scale-tunnels")),
