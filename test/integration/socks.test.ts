@@ -150,7 +150,11 @@ describe("dynamic forwards (SOCKS)", { skip: !haveSshd }, () => {
 
     // Removed in place: the port is free, the other forwards and the live connection stay.
     writeFileSync(file, base);
-    await waitFor(async () => (await probe(socksPort)) === "ECONNREFUSED", "the removed proxy stops listening");
+    // Both proxies go in one change. Once the status lists neither, neither port may accept (the
+    // status never runs ahead of what is running); before that, one may close a moment after the
+    // other (a CI run caught that when this waited on the first port alone).
+    await waitForStatus(`${file}.status`, (d) => dynamicOf(d).length === 0, "both proxies gone from the status", ctl);
+    assert.equal(await probe(socksPort), "ECONNREFUSED");
     assert.equal(await probe(limitedPort), "ECONNREFUSED");
     await live.ping("after removing the proxies");
     assert.equal(live.closed, false);
