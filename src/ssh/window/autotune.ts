@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Duplex } from "node:stream";
-import { BASE_WINDOW, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW_BUDGET, SOCKET_BUFFER_ALLOWANCE, WindowBudget, decideWindow, longLink, topUp } from "./policy.ts";
+import { BASE_WINDOW, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW_BUDGET, SOCKET_BUFFER_ALLOWANCE, WindowBudget, decideWindow, refillsEarly, topUp } from "./policy.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -63,7 +63,8 @@ export function kernelSocketAllowance(read: (path: string) => string = (path) =>
 }
 
 const ssh2Problem = checkSsh2();
-const allowance = kernelSocketAllowance();
+/** Read from /proc when the first channel is tuned (not at import: `validate`, `get`, `diff` never need it). */
+let allowance: number | undefined;
 const budget = new WindowBudget(DEFAULT_WINDOW_BUDGET);
 const windows = new WeakMap<object, ChannelWindow>();
 let channelProblem: string | undefined;
@@ -121,7 +122,8 @@ export function tuneWindow(channel: Duplex, options: TuneOptions): void {
     channelProblem ??= "an ssh2 channel lacks the window internals (incoming.window, outgoing.id, channelWindowAdjust)";
     return;
   }
-  windows.set(channel, new ChannelWindow(channel, options.rttMs, max));
+  allowance ??= kernelSocketAllowance();
+  windows.set(channel, new ChannelWindow(channel, options.rttMs, max, allowance));
 }
 
 type Internal = Duplex & {
@@ -145,11 +147,13 @@ class ChannelWindow {
   private readonly channel: Internal;
   private readonly rttMs: () => number | undefined;
   private readonly max: number;
+  private readonly allowance: number;
 
-  constructor(channel: Duplex, rttMs: () => number | undefined, max: number) {
+  constructor(channel: Duplex, rttMs: () => number | undefined, max: number, allowance: number) {
     this.channel = channel as Internal;
     this.rttMs = rttMs;
     this.max = max;
+    this.allowance = allowance;
     const push = channel.push;
     const read = channel._read;
     channel.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
@@ -197,7 +201,7 @@ class ChannelWindow {
       rttMs: this.rttMs(),
       budgetLeft: budget.left,
       max: this.max,
-      allowance,
+      allowance: this.allowance,
     });
     if (d.target > this.target) {
       budget.take(d.target - this.target);
@@ -215,8 +219,7 @@ class ChannelWindow {
   /** The reader took data from the buffer: keep a grown window nearly full. */
   private refill(): void {
     if (this.closed) return;
-    const rtt = this.rttMs();
-    const eager = this.opened > BASE_WINDOW || (rtt !== undefined && longLink(rtt) && this.max > BASE_WINDOW);
+    const eager = refillsEarly(this.opened, this.rttMs(), this.max);
     this.grant(topUp(this.opened, this.channel.incoming.window, this.channel.readableLength, eager));
   }
 

@@ -115,8 +115,12 @@ export function decideWindow(s: WindowState): WindowDecision {
   // The next measurement is judged against what is open now (what is opened during it reaches the
   // link about a round trip later).
   const periodWindow = restart ? s.opened : s.periodWindow;
-  const eager = opened > BASE_WINDOW || (rtt !== undefined && longLink(rtt) && s.max > BASE_WINDOW);
-  return { target, opened, adjust: topUp(opened, s.remaining, s.buffered, eager), restart, periodWindow };
+  return { target, opened, adjust: topUp(opened, s.remaining, s.buffered, refillsEarly(opened, rtt, s.max)), restart, periodWindow };
+}
+
+/** Whether we top a window up ourselves (topUp's `eager`): once grown, or on a long link where it may grow. */
+export function refillsEarly(opened: number, rttMs: number | undefined, max: number): boolean {
+  return opened > BASE_WINDOW || (rttMs !== undefined && longLink(rttMs) && max > BASE_WINDOW);
 }
 
 /** A round trip where a window bigger than the base can pay: 512 MiB/s × RTT ≥ 2 × BASE_WINDOW. */
